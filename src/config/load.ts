@@ -1,0 +1,330 @@
+// YAML → Config. Validation walks the YAML node tree (not the plain object) so every problem
+// can name its file, line, column and key path. All problems are collected, not just the first.
+
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node } from 'yaml';
+import { ConfigError, type ConfigIssue } from '../errors.ts';
+import { parseDuration } from './duration.ts';
+import {
+  BALANCERS, DEFAULTS,
+  type BackendConfig, type BalancerName, type Config, type KubernetesApi,
+  type KubernetesDiscoveryConfig, type ListenAddress,
+} from './config.ts';
+
+export function loadConfigFile(path: string): Config {
+  const file = resolve(path);
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    const why = code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? err);
+    throw new ConfigError([{ file, line: 0, column: 0, path: '', message: `cannot read config file (${why})` }]);
+  }
+  return parseConfig(text, file);
+}
+
+export function parseConfig(text: string, file: string): Config {
+  const reader = new ConfigReader(text, file);
+  const config = reader.read();
+  if (reader.issues.length > 0) throw new ConfigError(reader.issues);
+  return config;
+}
+
+/** Parses a listen address "[host]:port" (":8080", "127.0.0.1:0", "[::1]:9901"). */
+export function parseListen(text: string): ListenAddress | string {
+  const match = /^(?:\[([^\]]+)\]|([^:[\]]*)):(\d{1,5})$/.exec(text.trim());
+  if (!match) return `"${text}" is not a listen address; expected "[host]:port" such as ":8080" or "127.0.0.1:8080"`;
+  const port = Number(match[3]);
+  if (port > 65535) return `port ${port} is out of range (0-65535)`;
+  const host = match[1] ?? match[2];
+  return { host: host === '' ? undefined : host, port, text };
+}
+
+class ConfigReader {
+  readonly issues: ConfigIssue[] = [];
+  private readonly lines = new LineCounter();
+  private readonly text: string;
+  private readonly file: string;
+
+  constructor(text: string, file: string) {
+    this.text = text;
+    this.file = file;
+  }
+
+  read(): Config {
+    const doc = parseDocument(this.text, { lineCounter: this.lines, uniqueKeys: true, prettyErrors: true });
+    for (const err of doc.errors) {
+      const pos = err.linePos?.[0];
+      this.issues.push({ file: this.file, line: pos?.line ?? 0, column: pos?.col ?? 0, path: '', message: firstLine(err.message) });
+    }
+    const root = doc.contents;
+    const fallback = this.defaults();
+    if (this.issues.length > 0) return fallback;
+    if (root == null || (isScalar(root) && root.value == null)) {
+      this.issue(undefined, '', 'the file is empty; it needs at least "backends:" or "discovery:"');
+      return fallback;
+    }
+    if (!isMap(root)) {
+      this.issue(root, '', 'the top level must be a mapping of keys such as listen, backends, healthCheck');
+      return fallback;
+    }
+    const top = this.fields(root, '', ['listen', 'admin', 'balancer', 'healthCheck', 'timeouts', 'retries', 'shutdown', 'accessLog', 'backends', 'discovery']);
+    const admin = this.fields(top.admin, 'admin', ['listen']);
+    const hc = this.fields(top.healthCheck, 'healthCheck', ['path', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold']);
+    const to = this.fields(top.timeouts, 'timeouts', ['connect', 'response', 'clientIdle']);
+    const sd = this.fields(top.shutdown, 'shutdown', ['drainTimeout', 'delay']);
+    const d = DEFAULTS;
+
+    const config: Config = {
+      file: this.file,
+      listen: this.listen(top.listen, 'listen', d.listen),
+      admin: { listen: this.listen(admin.listen, 'admin.listen', d.adminListen) },
+      balancer: this.oneOf(top.balancer, 'balancer', BALANCERS, d.balancer) as BalancerName,
+      healthCheck: {
+        path: this.urlPath(hc.path, 'healthCheck.path', d.healthCheck.path),
+        intervalMs: this.duration(hc.interval, 'healthCheck.interval', d.healthCheck.intervalMs, 1),
+        timeoutMs: this.duration(hc.timeout, 'healthCheck.timeout', d.healthCheck.timeoutMs, 1),
+        healthyThreshold: this.integer(hc.healthyThreshold, 'healthCheck.healthyThreshold', d.healthCheck.healthyThreshold, 1),
+        unhealthyThreshold: this.integer(hc.unhealthyThreshold, 'healthCheck.unhealthyThreshold', d.healthCheck.unhealthyThreshold, 1),
+      },
+      timeouts: {
+        connectMs: this.duration(to.connect, 'timeouts.connect', d.timeouts.connectMs, 1),
+        responseMs: this.duration(to.response, 'timeouts.response', d.timeouts.responseMs, 1),
+        clientIdleMs: this.duration(to.clientIdle, 'timeouts.clientIdle', d.timeouts.clientIdleMs, 1),
+      },
+      retries: this.integer(top.retries, 'retries', d.retries, 0),
+      shutdown: {
+        drainTimeoutMs: this.duration(sd.drainTimeout, 'shutdown.drainTimeout', d.shutdown.drainTimeoutMs, 0),
+        delayMs: this.duration(sd.delay, 'shutdown.delay', d.shutdown.delayMs, 0),
+      },
+      accessLog: this.boolean(top.accessLog, 'accessLog', d.accessLog),
+      backends: this.backends(top.backends),
+      discovery: { kubernetes: this.discovery(top.discovery) },
+    };
+    if (config.healthCheck.timeoutMs > config.healthCheck.intervalMs) {
+      this.issue(hc.timeout, 'healthCheck.timeout', 'must not be longer than healthCheck.interval');
+    }
+    if (config.listen.port !== 0 && config.listen.port === config.admin.listen.port && config.listen.host === config.admin.listen.host) {
+      this.issue(admin.listen, 'admin.listen', `must differ from listen (both are "${config.listen.text}")`);
+    }
+    if (top.backends === undefined && config.discovery.kubernetes === undefined) {
+      this.issue(root, '', 'no backends: add "backends:" with at least one url, or "discovery.kubernetes"');
+    }
+    return config;
+  }
+
+  private defaults(): Config {
+    const d = DEFAULTS;
+    return {
+      file: this.file,
+      listen: parseListen(d.listen) as ListenAddress,
+      admin: { listen: parseListen(d.adminListen) as ListenAddress },
+      balancer: d.balancer,
+      healthCheck: { ...d.healthCheck },
+      timeouts: { ...d.timeouts },
+      retries: d.retries,
+      shutdown: { ...d.shutdown },
+      accessLog: d.accessLog,
+      backends: [],
+      discovery: { kubernetes: undefined },
+    };
+  }
+
+  private issue(node: Node | undefined, path: string, message: string): void {
+    const offset = node?.range?.[0];
+    const pos = offset === undefined ? { line: 0, col: 0 } : this.lines.linePos(offset);
+    this.issues.push({ file: this.file, line: pos.line, column: pos.col, path, message });
+  }
+
+  /** Reads a mapping's values by key, reporting unknown keys. Absent or null map: all undefined. */
+  private fields<K extends string>(node: Node | undefined, path: string, keys: readonly K[]): Record<K, Node | undefined> {
+    const out = {} as Record<K, Node | undefined>;
+    if (node === undefined || isNull(node)) return out;
+    if (!isMap(node)) {
+      this.issue(node, path, `must be a mapping with keys ${keys.join(', ')}`);
+      return out;
+    }
+    for (const pair of node.items) {
+      const keyNode = pair.key as Node;
+      const key = isScalar(keyNode) ? String(keyNode.value) : '';
+      const at = path ? `${path}.${key}` : key;
+      if (!(keys as readonly string[]).includes(key)) {
+        const hint = keys.find((k) => k.toLowerCase() === key.toLowerCase());
+        this.issue(keyNode, at, hint ? `unknown key (did you mean "${hint}"?)` : `unknown key; expected one of ${keys.join(', ')}`);
+        continue;
+      }
+      out[key as K] = (pair.value ?? undefined) as Node | undefined;
+    }
+    return out;
+  }
+
+  private scalar(node: Node | undefined, path: string, type: 'string' | 'number' | 'boolean'): unknown {
+    if (node === undefined || isNull(node)) return undefined;
+    if (!isScalar(node) || typeof node.value !== type) {
+      this.issue(node, path, `must be a ${type}`);
+      return undefined;
+    }
+    return node.value;
+  }
+
+  private string(node: Node | undefined, path: string): string | undefined {
+    return this.scalar(node, path, 'string') as string | undefined;
+  }
+
+  private listen(node: Node | undefined, path: string, fallback: string): ListenAddress {
+    const fallbackAddress = parseListen(fallback) as ListenAddress;
+    // A bare port number is a common way to write ":8080".
+    const raw = isScalar(node) && typeof node.value === 'number' ? `:${node.value}` : this.string(node, path);
+    if (raw === undefined) return fallbackAddress;
+    const parsed = parseListen(raw);
+    if (typeof parsed === 'string') {
+      this.issue(node, path, parsed);
+      return fallbackAddress;
+    }
+    return parsed;
+  }
+
+  private oneOf<T extends string>(node: Node | undefined, path: string, options: readonly T[], fallback: T): T {
+    const raw = this.string(node, path);
+    if (raw === undefined) return fallback;
+    if (!(options as readonly string[]).includes(raw)) {
+      this.issue(node, path, `"${raw}" is not one of ${options.join(', ')}`);
+      return fallback;
+    }
+    return raw as T;
+  }
+
+  private urlPath(node: Node | undefined, path: string, fallback: string): string {
+    const raw = this.string(node, path);
+    if (raw === undefined) return fallback;
+    if (!raw.startsWith('/') || /\s/.test(raw)) {
+      this.issue(node, path, `"${raw}" must be a path starting with "/"`);
+      return fallback;
+    }
+    return raw;
+  }
+
+  private duration(node: Node | undefined, path: string, fallback: number, minMs: number): number {
+    if (isScalar(node) && typeof node.value === 'number') {
+      this.issue(node, path, `${node.value} has no unit; write e.g. "${node.value}s" or "${node.value}ms"`);
+      return fallback;
+    }
+    const raw = this.string(node, path);
+    if (raw === undefined) return fallback;
+    const ms = parseDuration(raw);
+    if (typeof ms === 'string') {
+      this.issue(node, path, ms);
+      return fallback;
+    }
+    if (ms < minMs) {
+      this.issue(node, path, minMs === 1 ? 'must be longer than zero' : `must be at least ${minMs}ms`);
+      return fallback;
+    }
+    return ms;
+  }
+
+  private integer(node: Node | undefined, path: string, fallback: number, min: number): number {
+    const raw = this.scalar(node, path, 'number') as number | undefined;
+    if (raw === undefined) return fallback;
+    if (!Number.isInteger(raw) || raw < min) {
+      this.issue(node, path, `must be a whole number of at least ${min}`);
+      return fallback;
+    }
+    return raw;
+  }
+
+  private boolean(node: Node | undefined, path: string, fallback: boolean): boolean {
+    const raw = this.scalar(node, path, 'boolean') as boolean | undefined;
+    return raw ?? fallback;
+  }
+
+  private backends(node: Node | undefined): BackendConfig[] {
+    if (node === undefined || isNull(node)) return [];
+    if (!isSeq(node)) {
+      this.issue(node, 'backends', 'must be a list of entries such as "- url: http://10.0.0.1:8080"');
+      return [];
+    }
+    const seen = new Map<string, number>();
+    const out: BackendConfig[] = [];
+    node.items.forEach((item, i) => {
+      const path = `backends[${i}]`;
+      const itemNode = item as Node;
+      // "- http://host:port" is accepted as shorthand for "- url: http://host:port".
+      const fields = isScalar(itemNode) ? { url: itemNode, weight: undefined } : this.fields(itemNode, path, ['url', 'weight']);
+      const urlNode = fields.url;
+      const raw = this.string(urlNode, `${path}.url`);
+      if (raw === undefined) {
+        if (urlNode === undefined || isNull(urlNode)) this.issue(itemNode, `${path}.url`, 'is required');
+        return;
+      }
+      const url = normaliseBackendUrl(raw);
+      if (url.startsWith('!')) {
+        this.issue(urlNode, `${path}.url`, url.slice(1));
+        return;
+      }
+      const weight = this.integer(fields.weight, `${path}.weight`, DEFAULTS.weight, 1);
+      const previous = seen.get(url);
+      if (previous !== undefined) {
+        this.issue(urlNode, `${path}.url`, `duplicate backend ${url} (also backends[${previous}])`);
+        return;
+      }
+      seen.set(url, i);
+      out.push({ url, weight });
+    });
+    return out;
+  }
+
+  private discovery(node: Node | undefined): KubernetesDiscoveryConfig | undefined {
+    const discovery = this.fields(node, 'discovery', ['kubernetes']);
+    const kNode = discovery.kubernetes;
+    if (kNode === undefined || isNull(kNode)) return undefined;
+    const k = this.fields(kNode, 'discovery.kubernetes', ['service', 'namespace', 'port', 'api', 'watchdog']);
+    const service = this.string(k.service, 'discovery.kubernetes.service');
+    if (service === undefined) this.issue(kNode, 'discovery.kubernetes.service', 'is required');
+    else if (!DNS_LABEL.test(service)) this.issue(k.service, 'discovery.kubernetes.service', `"${service}" is not a valid Service name`);
+    const namespace = this.string(k.namespace, 'discovery.kubernetes.namespace');
+    if (namespace !== undefined && !DNS_LABEL.test(namespace)) this.issue(k.namespace, 'discovery.kubernetes.namespace', `"${namespace}" is not a valid namespace name`);
+    let port: string | number | undefined;
+    if (isScalar(k.port) && typeof k.port.value === 'number') {
+      port = this.integer(k.port, 'discovery.kubernetes.port', 0, 1);
+      if (port > 65535) this.issue(k.port, 'discovery.kubernetes.port', 'must be at most 65535');
+    } else {
+      port = this.string(k.port, 'discovery.kubernetes.port');
+    }
+    return {
+      service: service ?? '',
+      namespace,
+      port,
+      api: this.oneOf<KubernetesApi>(k.api, 'discovery.kubernetes.api', ['endpointslices', 'endpoints'], DEFAULTS.kubernetes.api),
+      watchdogMs: this.duration(k.watchdog, 'discovery.kubernetes.watchdog', DEFAULTS.kubernetes.watchdogMs, 1000),
+    };
+  }
+}
+
+const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
+
+function isNull(node: Node): boolean {
+  return isScalar(node) && node.value === null;
+}
+
+function firstLine(message: string): string {
+  return message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+}
+
+/** Normalised origin ("http://host:port"), or "!reason" when the URL is unusable as a backend. */
+export function normaliseBackendUrl(raw: string): string {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    return `!"${raw}" is not a URL; expected e.g. "http://10.0.0.1:8080"`;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return `!"${raw}" must use http:// or https://`;
+  if (url.username || url.password) return `!"${raw}" must not contain credentials`;
+  if ((url.pathname !== '/' && url.pathname !== '') || url.search || url.hash) return `!"${raw}" must be an origin without a path, query or fragment`;
+  if (url.hostname === '') return `!"${raw}" has no host`;
+  const port = url.port || (url.protocol === 'https:' ? '443' : '80');
+  return `${url.protocol}//${url.hostname}:${port}`;
+}

@@ -1,0 +1,92 @@
+// Active health checks: GET <path> on every backend, one probe at a time per backend (the next
+// is scheduled only after the previous finished), results reported to the pool.
+
+import { Agent, request } from 'undici';
+import type { HealthCheckConfig } from '../config/config.ts';
+import type { Backend } from '../pool/backend.ts';
+import type { Pool } from '../pool/pool.ts';
+
+export class ActiveProber {
+  private readonly pool: Pool;
+  private settings: HealthCheckConfig;
+  private readonly timers = new Map<Backend, NodeJS.Timeout>();
+  // A fresh connection per probe (reset: true below), so a backend that stopped accepting
+  // connections cannot hide behind an old keep-alive socket.
+  private readonly agent = new Agent({ keepAliveTimeout: 1000 });
+  private closed = false;
+
+  constructor(pool: Pool, settings: HealthCheckConfig) {
+    this.pool = pool;
+    this.settings = settings;
+  }
+
+  update(settings: HealthCheckConfig): void {
+    this.settings = settings;
+  }
+
+  /** Probes the backend now, then on the interval until stop(). */
+  start(backend: Backend): void {
+    if (this.closed || this.timers.has(backend)) return;
+    this.schedule(backend, 0);
+  }
+
+  stop(backend: Backend): void {
+    const timer = this.timers.get(backend);
+    if (timer) clearTimeout(timer);
+    this.timers.delete(backend);
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const timer of this.timers.values()) clearTimeout(timer);
+    this.timers.clear();
+    this.agent.close().catch(() => {});
+  }
+
+  private schedule(backend: Backend, delayMs: number): void {
+    const timer = setTimeout(() => { void this.probe(backend); }, delayMs);
+    timer.unref();
+    this.timers.set(backend, timer);
+  }
+
+  private async probe(backend: Backend): Promise<void> {
+    const { path, timeoutMs, intervalMs } = this.settings;
+    const started = performance.now();
+    let status: number | undefined;
+    let error: string | undefined;
+    try {
+      const res = await request(backend.url + path, {
+        dispatcher: this.agent,
+        method: 'GET',
+        reset: true,
+        headers: { 'user-agent': 'sluice-health-check' },
+        signal: AbortSignal.timeout(timeoutMs),
+      });
+      status = res.statusCode;
+      await res.body.dump();
+    } catch (err) {
+      error = describeError(err, timeoutMs);
+    }
+    // Stopped (backend removed) while the probe was in flight: drop the result.
+    if (this.closed || !this.timers.has(backend)) return;
+    const ok = error === undefined && status !== undefined && status >= 200 && status < 300;
+    this.pool.recordProbe(backend, {
+      at: Date.now(),
+      ok,
+      status,
+      error: error ?? (ok ? undefined : `status ${status}`),
+      latencyMs: Math.round((performance.now() - started) * 10) / 10,
+    });
+    this.schedule(backend, intervalMs);
+  }
+}
+
+export function describeError(err: unknown, timeoutMs?: number): string {
+  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
+  if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT') return timeoutMs ? `timeout after ${timeoutMs}ms` : 'timeout';
+  if (e.code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect timeout';
+  const code = e.code ?? e.cause?.code;
+  if (code === 'ECONNREFUSED') return 'connection refused';
+  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
+  return code ?? e.message ?? String(err);
+}
