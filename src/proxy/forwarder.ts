@@ -71,7 +71,9 @@ class Exchange implements Dispatcher.DispatchHandler {
     const { pool, balancer } = this.forwarder.state;
     const backend = balancer.pick(pool.candidates, this.tried);
     if (backend === undefined) {
-      this.fail(503, this.tried === undefined ? 'no healthy backend' : 'no healthy backend left to retry');
+      // Every backend this request tried failed: that is the backends' failure (502), not "none up".
+      if (this.tried === undefined) this.fail(503, 'no healthy backend');
+      else this.fail(502, 'no healthy backend left to retry');
       return;
     }
     this.backend = backend;
