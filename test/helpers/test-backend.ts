@@ -17,6 +17,8 @@ export class TestBackend {
   /** Number of /hang requests whose client connection went away. */
   hangsAborted = 0;
   hangsOpen = 0;
+  /** Bytes the current /download has handed to its socket so far. */
+  downloadSent = 0;
   private server: Server | undefined;
   private readonly sockets = new Set<Socket>();
 
@@ -71,7 +73,7 @@ export class TestBackend {
     switch (url.pathname) {
       case '/echo': {
         const body = JSON.stringify({ backend: this.name, method: req.method, url: req.url, headers: req.headers, rawHeaders: req.rawHeaders });
-        res.writeHead(200, { 'content-type': 'application/json', connection: 'keep-alive', 'keep-alive': 'timeout=5', 'x-backend': this.name });
+        res.writeHead(200, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body), connection: 'keep-alive', 'keep-alive': 'timeout=5', 'x-backend': this.name });
         res.end(body);
         return;
       }
@@ -95,11 +97,13 @@ export class TestBackend {
         const total = Number(url.searchParams.get('bytes') ?? '0');
         const chunk = Buffer.alloc(64 * 1024, 'x');
         let sent = 0;
+        this.downloadSent = 0;
         res.writeHead(200, { 'content-type': 'application/octet-stream', 'content-length': total });
         const pump = (): void => {
           while (sent < total) {
             const n = Math.min(chunk.length, total - sent);
             sent += n;
+            this.downloadSent = sent;
             if (!res.write(n === chunk.length ? chunk : chunk.subarray(0, n))) {
               res.once('drain', pump);
               return;
