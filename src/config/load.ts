@@ -28,7 +28,7 @@ export function loadConfigFile(path: string): Config {
 export function parseConfig(text: string, file: string): Config {
   const reader = new ConfigReader(text, file);
   const config = reader.read();
-  if (reader.issues.length > 0) throw new ConfigError(reader.issues);
+  if (reader.issues.length > 0) throw new ConfigError(reader.issues.sort((a, b) => a.line - b.line || a.column - b.column));
   return config;
 }
 
@@ -151,7 +151,7 @@ class ConfigReader {
       const key = isScalar(keyNode) ? String(keyNode.value) : '';
       const at = path ? `${path}.${key}` : key;
       if (!(keys as readonly string[]).includes(key)) {
-        const hint = keys.find((k) => k.toLowerCase() === key.toLowerCase());
+        const hint = keys.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
         this.issue(keyNode, at, hint ? `unknown key (did you mean "${hint}"?)` : `unknown key; expected one of ${keys.join(', ')}`);
         continue;
       }
@@ -260,11 +260,11 @@ class ConfigReader {
         return;
       }
       const url = normaliseBackendUrl(raw);
+      const weight = this.integer(fields.weight, `${path}.weight`, DEFAULTS.weight, 1);
       if (url.startsWith('!')) {
         this.issue(urlNode, `${path}.url`, url.slice(1));
         return;
       }
-      const weight = this.integer(fields.weight, `${path}.weight`, DEFAULTS.weight, 1);
       const previous = seen.get(url);
       if (previous !== undefined) {
         this.issue(urlNode, `${path}.url`, `duplicate backend ${url} (also backends[${previous}])`);
@@ -307,6 +307,17 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function isNull(node: Node): boolean {
   return isScalar(node) && node.value === null;
+}
+
+/** Levenshtein distance, for "did you mean" hints on misspelt keys. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) row[j] = Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1));
+    prev = row;
+  }
+  return prev[b.length];
 }
 
 function firstLine(message: string): string {
