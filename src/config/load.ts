@@ -151,7 +151,7 @@ class ConfigReader {
       const key = isScalar(keyNode) ? String(keyNode.value) : '';
       const at = path ? `${path}.${key}` : key;
       if (!(keys as readonly string[]).includes(key)) {
-        const hint = keys.find((k) => editDistance(k.toLowerCase(), key.toLowerCase()) <= 2);
+        const hint = keys.find((k) => isLikelyTypo(key.toLowerCase(), k.toLowerCase()));
         this.issue(keyNode, at, hint ? `unknown key (did you mean "${hint}"?)` : `unknown key; expected one of ${keys.join(', ')}`);
         continue;
       }
@@ -307,6 +307,10 @@ const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 
 function isNull(node: Node): boolean {
   return isScalar(node) && node.value === null;
+}
+
+function isLikelyTypo(written: string, known: string): boolean {
+  return editDistance(written, known) <= (known.length >= 6 ? 3 : 2);
 }
 
 /** Levenshtein distance, for "did you mean" hints on misspelt keys. */

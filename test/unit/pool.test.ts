@@ -1,0 +1,128 @@
+import { expect } from 'chai';
+import { pino } from 'pino';
+import { Pool } from '../../src/pool/pool.ts';
+import type { Backend } from '../../src/pool/backend.ts';
+
+const log = pino({ level: 'silent' });
+const thresholds = { healthyThreshold: 2, unhealthyThreshold: 3 };
+
+function pass(pool: Pool, b: Backend): void {
+  pool.recordProbe(b, { at: Date.now(), ok: true, status: 200, latencyMs: 1 });
+}
+function fail(pool: Pool, b: Backend): void {
+  pool.recordProbe(b, { at: Date.now(), ok: false, error: 'connection refused', latencyMs: 1 });
+}
+
+describe('Pool', () => {
+  let pool: Pool;
+  beforeEach(() => { pool = new Pool(log, { connectMs: 1000 }, thresholds); });
+  afterEach(() => pool.close());
+
+  it('adds newcomers as unknown without traffic and announces them for probing', () => {
+    const added: string[] = [];
+    pool.events = { added: (b) => added.push(b.url) };
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }, { url: 'http://b:80', weight: 1 }]);
+    expect(added).to.deep.equal(['http://a:80', 'http://b:80']);
+    expect(pool.all.map((b) => b.state)).to.deep.equal(['unknown', 'unknown']);
+    expect(pool.candidates).to.have.length(0);
+    expect(pool.serving).to.equal(false);
+  });
+
+  it('lets a new backend in after its first passing probe', () => {
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }]);
+    pass(pool, pool.get('http://a:80')!);
+    expect(pool.candidates.map((b) => b.url)).to.deep.equal(['http://a:80']);
+  });
+
+  it('ejects after unhealthyThreshold failures and readmits after healthyThreshold passes', () => {
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }]);
+    const a = pool.get('http://a:80')!;
+    pass(pool, a);
+    fail(pool, a);
+    fail(pool, a);
+    expect(a.state).to.equal('healthy');
+    fail(pool, a);
+    expect(a.state).to.equal('unhealthy');
+    expect(pool.candidates).to.have.length(0);
+    pass(pool, a);
+    expect(a.state).to.equal('unhealthy');
+    pass(pool, a);
+    expect(a.state).to.equal('healthy');
+    expect(a.lastProbe?.ok).to.equal(true);
+  });
+
+  it('ejects at once on a passive connection failure', () => {
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }]);
+    const a = pool.get('http://a:80')!;
+    pass(pool, a);
+    pool.reportConnectionFailure(a, 'connection refused');
+    expect(a.state).to.equal('unhealthy');
+    expect(a.failures).to.equal(1);
+    pool.reportRequestFailure(a, 'timeout');
+    expect(a.failures).to.equal(2);
+  });
+
+  it('keeps survivors\' state and counters across a reconcile and updates their weight', () => {
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }, { url: 'http://b:80', weight: 1 }]);
+    const a = pool.get('http://a:80')!;
+    pass(pool, a);
+    a.acquire();
+    a.release();
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 5 }, { url: 'http://c:80', weight: 1 }]);
+    expect(pool.get('http://a:80')).to.equal(a);
+    expect(a.state).to.equal('healthy');
+    expect(a.requests).to.equal(1);
+    expect(a.weight).to.equal(5);
+    expect(pool.get('http://b:80')).to.equal(undefined);
+    expect(pool.get('http://c:80')?.state).to.equal('unknown');
+  });
+
+  it('drains a leaver with requests in flight and removes it when the last one finishes', () => {
+    const removed: string[] = [];
+    pool.events = { removed: (b) => removed.push(b.url) };
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }, { url: 'http://b:80', weight: 1 }]);
+    const a = pool.get('http://a:80')!;
+    pass(pool, a);
+    a.acquire();
+    pool.reconcile('config', [{ url: 'http://b:80', weight: 1 }]);
+    expect(a.state).to.equal('draining');
+    expect(pool.candidates).to.not.include(a);
+    expect(pool.get('http://a:80')).to.equal(a);
+    a.release();
+    expect(pool.get('http://a:80')).to.equal(undefined);
+    expect(removed).to.deep.equal(['http://a:80']);
+  });
+
+  it('brings a draining backend back when a source wants it again', () => {
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }]);
+    const a = pool.get('http://a:80')!;
+    pass(pool, a);
+    a.acquire();
+    pool.reconcile('config', []);
+    expect(a.state).to.equal('draining');
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }]);
+    expect(a.state).to.equal('healthy');
+    a.release();
+    expect(pool.get('http://a:80')).to.equal(a);
+  });
+
+  it('merges sources and uses terminating backends only when nothing ready is left', () => {
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }]);
+    pool.reconcile('kubernetes', [{ url: 'http://k1:80', weight: 1 }, { url: 'http://k2:80', weight: 1, terminating: true }]);
+    for (const b of pool.all) pass(pool, b);
+    expect(pool.get('http://k1:80')?.source).to.equal('kubernetes');
+    expect(pool.get('http://k2:80')?.state).to.equal('draining');
+    expect(pool.candidates.map((b) => b.url)).to.deep.equal(['http://a:80', 'http://k1:80']);
+    pool.reconcile('config', []);
+    pool.reconcile('kubernetes', [{ url: 'http://k2:80', weight: 1, terminating: true }]);
+    expect(pool.candidates.map((b) => b.url)).to.deep.equal(['http://k2:80']);
+    expect(pool.serving).to.equal(true);
+  });
+
+  it('does not let one source remove another source\'s backends', () => {
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }]);
+    pool.reconcile('kubernetes', [{ url: 'http://k:80', weight: 1 }]);
+    pool.reconcile('kubernetes', []);
+    expect(pool.all.map((b) => b.url)).to.deep.equal(['http://a:80']);
+  });
+});
