@@ -151,7 +151,7 @@ class ConfigReader {
       const key = isScalar(keyNode) ? String(keyNode.value) : '';
       const at = path ? `${path}.${key}` : key;
       if (!(keys as readonly string[]).includes(key)) {
-        const hint = keys.find((k) => isLikelyTypo(key.toLowerCase(), k.toLowerCase()));
+        const hint = closestKey(key, keys);
         this.issue(keyNode, at, hint ? `unknown key (did you mean "${hint}"?)` : `unknown key; expected one of ${keys.join(', ')}`);
         continue;
       }
@@ -309,8 +309,18 @@ function isNull(node: Node): boolean {
   return isScalar(node) && node.value === null;
 }
 
-function isLikelyTypo(written: string, known: string): boolean {
-  return editDistance(written, known) <= (known.length >= 6 ? 3 : 2);
+/** The known key a misspelt one most likely meant, if any is close enough. */
+function closestKey(written: string, keys: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const key of keys) {
+    const distance = editDistance(written.toLowerCase(), key.toLowerCase());
+    if (distance <= (key.length >= 6 ? 3 : 2) && distance < bestDistance) {
+      best = key;
+      bestDistance = distance;
+    }
+  }
+  return best;
 }
 
 /** Levenshtein distance, for "did you mean" hints on misspelt keys. */
