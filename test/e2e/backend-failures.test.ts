@@ -1,32 +1,20 @@
 import { expect } from 'chai';
 import { request } from 'undici';
 import { eventually } from '../helpers/eventually.ts';
-import { LoadLoop } from '../helpers/load.ts';
-import { startBackends, type TestBackend } from '../helpers/test-backend.ts';
-import { SluiceProcess, testConfig } from '../helpers/sluice-process.ts';
+import { harnessPerTest } from '../helpers/harness.ts';
+import { testConfig } from '../helpers/sluice-process.ts';
 
 describe('backend failures (e2e)', () => {
-  let backends: TestBackend[] = [];
-  let sluice: SluiceProcess | undefined;
-  let load: LoadLoop | undefined;
-
-  afterEach(async () => {
-    await load?.stop();
-    await sluice?.stop();
-    await Promise.all(backends.map((b) => b.kill()));
-    load = undefined;
-    sluice = undefined;
-    backends = [];
-  });
+  const h = harnessPerTest();
 
   it('costs clients no errors when a backend is killed mid-load', async () => {
-    backends = await startBackends(3);
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url))).start(3);
-    load = new LoadLoop(sluice.proxyUrl + '/', 16, 20_000, 20_000).start();
-    await eventually(() => load!.ok > 300, 'load to get going');
+    const sluice = await h.start(3);
+    const backends = h.backends;
+    const load = h.load('/', 16, 20_000, 20_000);
+    await eventually(() => load.ok > 300, 'load to get going');
     await backends[1].kill();
     const before = load.ok;
-    await eventually(() => load!.ok > before + 1000, 'more requests after the kill');
+    await eventually(() => load.ok > before + 1000, 'more requests after the kill');
     const result = await load.stop();
     expect(result.failures, result.failures.slice(0, 5).join('; ')).to.deep.equal([]);
     const status = await sluice.status();
@@ -37,8 +25,8 @@ describe('backend failures (e2e)', () => {
   });
 
   it('answers 504 when the backend sends no response headers within timeouts.response', async () => {
-    backends = await startBackends(1);
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url), 'timeouts:\n  response: 300ms')).start(1);
+    const sluice = await h.start(1, { extra: 'timeouts:\n  response: 300ms' });
+    const backends = h.backends;
     const res = await request(sluice.proxyUrl + '/slow?ms=3000');
     expect(res.statusCode).to.equal(504);
     expect(await res.body.text()).to.match(/did not answer in time/);
@@ -52,9 +40,8 @@ describe('backend failures (e2e)', () => {
   });
 
   it('answers 502 when every backend fails and retries are used up', async () => {
-    backends = await startBackends(2);
-    const config = testConfig(backends.map((b) => b.url)).replace('interval: 100ms', 'interval: 1m');
-    sluice = await new SluiceProcess(config).start(2);
+    const sluice = await h.start(2, { config: (urls) => testConfig(urls).replace('interval: 100ms', 'interval: 1m') });
+    const backends = h.backends;
     await Promise.all(backends.map((b) => b.kill()));
     const res = await request(sluice.proxyUrl + '/');
     expect(res.statusCode).to.equal(502);
@@ -67,8 +54,8 @@ describe('backend failures (e2e)', () => {
   });
 
   it('aborts the upstream request when the client disconnects, and inflight returns to 0', async () => {
-    backends = await startBackends(1);
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url))).start(1);
+    const sluice = await h.start(1);
+    const backends = h.backends;
     const controller = new AbortController();
     const pending = request(sluice.proxyUrl + '/hang', { signal: controller.signal }).catch((err: Error) => err);
     await eventually(() => backends[0].hangsOpen === 1, 'the request to reach the backend');
@@ -76,6 +63,6 @@ describe('backend failures (e2e)', () => {
     controller.abort();
     expect(await pending).to.be.instanceOf(Error);
     await eventually(() => backends[0].hangsAborted === 1, 'the backend to see the abort');
-    await eventually(async () => (await sluice!.backend(backends[0].url))?.inflight === 0, 'inflight to return to 0');
+    await eventually(async () => (await sluice.backend(backends[0].url))?.inflight === 0, 'inflight to return to 0');
   });
 });

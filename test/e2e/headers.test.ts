@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import { connect } from 'node:net';
 import { request } from 'undici';
-import { startBackends, type TestBackend } from '../helpers/test-backend.ts';
-import { SluiceProcess, testConfig } from '../helpers/sluice-process.ts';
+import { harnessPerSuite } from '../helpers/harness.ts';
 
 interface Echo {
   backend: string;
@@ -25,21 +24,10 @@ function rawRequest(address: string, text: string): Promise<string> {
 }
 
 describe('header handling (e2e)', () => {
-  let backends: TestBackend[] = [];
-  let sluice: SluiceProcess | undefined;
-
-  before(async () => {
-    backends = await startBackends(1);
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url))).start(1);
-  });
-
-  after(async () => {
-    await sluice?.stop();
-    await Promise.all(backends.map((b) => b.kill()));
-  });
+  const h = harnessPerSuite(1);
 
   it('removes hop-by-hop headers, keeps Host, sets X-Forwarded-* and adds X-Request-Id', async () => {
-    const answer = await rawRequest(sluice!.proxy, [
+    const answer = await rawRequest(h.sluice.proxy, [
       'GET /echo?q=1 HTTP/1.1',
       'Host: app.example.test',
       'Connection: close, X-Secret-Hop',
@@ -69,13 +57,13 @@ describe('header handling (e2e)', () => {
   });
 
   it('keeps a client X-Request-Id', async () => {
-    const res = await request(`${sluice!.proxyUrl}/echo`, { headers: { 'x-request-id': 'abc-123' } });
+    const res = await request(`${h.sluice.proxyUrl}/echo`, { headers: { 'x-request-id': 'abc-123' } });
     const echo = (await res.body.json()) as Echo;
     expect(echo.headers['x-request-id']).to.equal('abc-123');
   });
 
   it('passes methods, query strings, status codes and repeated headers through', async () => {
-    const res = await request(`${sluice!.proxyUrl}/echo?a=1&a=2`, { method: 'DELETE', headers: ['x-multi', 'one', 'x-multi', 'two'] });
+    const res = await request(`${h.sluice.proxyUrl}/echo?a=1&a=2`, { method: 'DELETE', headers: ['x-multi', 'one', 'x-multi', 'two'] });
     expect(res.statusCode).to.equal(200);
     const echo = (await res.body.json()) as Echo;
     expect(echo.method).to.equal('DELETE');
@@ -85,7 +73,7 @@ describe('header handling (e2e)', () => {
 
   it('sends "Expect: 100-continue" uploads through without making the backend wait', async () => {
     const body = 'z'.repeat(100_000);
-    const answer = await rawRequest(sluice!.proxy, [
+    const answer = await rawRequest(h.sluice.proxy, [
       'POST /upload HTTP/1.1', 'Host: x', 'Connection: close', 'Expect: 100-continue', `Content-Length: ${body.length}`, '', body,
     ].join('\r\n'));
     expect(answer).to.match(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK/);

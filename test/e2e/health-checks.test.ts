@@ -1,27 +1,20 @@
 import { expect } from 'chai';
 import { request } from 'undici';
 import { eventually } from '../helpers/eventually.ts';
-import { startBackends, TestBackend } from '../helpers/test-backend.ts';
-import { SluiceProcess, testConfig } from '../helpers/sluice-process.ts';
+import { harnessPerTest } from '../helpers/harness.ts';
+import { TestBackend } from '../helpers/test-backend.ts';
+import { testConfig } from '../helpers/sluice-process.ts';
 
 describe('health checks (e2e)', () => {
-  let backends: TestBackend[] = [];
-  let sluice: SluiceProcess | undefined;
-
-  afterEach(async () => {
-    await sluice?.stop();
-    await Promise.all(backends.map((b) => b.kill()));
-    sluice = undefined;
-    backends = [];
-  });
+  const h = harnessPerTest();
 
   it('drops a backend after 2 failed probes and returns it after 2 passing ones', async () => {
-    backends = await startBackends(2);
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url))).start(2);
+    const sluice = await h.start(2);
+    const backends = h.backends;
     const sick = backends[1];
     sick.healthStatus = 503;
     const down = await eventually(async () => {
-      const b = await sluice!.backend(sick.url);
+      const b = await sluice.backend(sick.url);
       return b?.state === 'unhealthy' ? b : undefined;
     }, 'the sick backend to be ejected');
     expect(down.healthy).to.equal(false);
@@ -43,11 +36,11 @@ describe('health checks (e2e)', () => {
   });
 
   it('answers 503 and turns /readyz to 503 when every backend is down', async () => {
-    backends = await startBackends(2);
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url))).start(2);
+    const sluice = await h.start(2);
+    const backends = h.backends;
     expect((await request(sluice.adminUrl + '/readyz')).statusCode).to.equal(200);
     for (const b of backends) b.healthStatus = 500;
-    await eventually(async () => (await sluice!.status()).backends.every((b) => b.state === 'unhealthy'), 'all backends unhealthy');
+    await eventually(async () => (await sluice.status()).backends.every((b) => b.state === 'unhealthy'), 'all backends unhealthy');
     const res = await request(sluice.proxyUrl + '/');
     expect(res.statusCode).to.equal(503);
     expect(await res.body.text()).to.match(/no healthy backend/);
@@ -59,11 +52,10 @@ describe('health checks (e2e)', () => {
   });
 
   it('sends no traffic to a backend that never passed a probe', async () => {
-    backends = await startBackends(1);
     const dead = new TestBackend('dead');
     await dead.start();
     await dead.kill(); // a port that refuses connections
-    sluice = await new SluiceProcess(testConfig([backends[0].url, dead.url])).start(1);
+    const sluice = await h.start(1, { config: ([url]) => testConfig([url, dead.url]) });
     const status = await sluice.status();
     const never = status.backends.find((b) => b.url === dead.url);
     expect(never?.healthy).to.equal(false);
@@ -73,10 +65,9 @@ describe('health checks (e2e)', () => {
   });
 
   it('marks a backend that refuses connections unhealthy at once from real traffic', async () => {
-    backends = await startBackends(2);
     // Probes far apart, so only passive health can notice the failure quickly.
-    const config = testConfig(backends.map((b) => b.url)).replace('interval: 100ms', 'interval: 1m');
-    sluice = await new SluiceProcess(config).start(2);
+    const sluice = await h.start(2, { config: (urls) => testConfig(urls).replace('interval: 100ms', 'interval: 1m') });
+    const backends = h.backends;
     await backends[0].kill();
     for (let i = 0; i < 4; i++) {
       const res = await request(sluice.proxyUrl + '/');

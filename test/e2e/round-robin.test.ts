@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { request } from 'undici';
-import { startBackends, type TestBackend } from '../helpers/test-backend.ts';
-import { SluiceProcess, testConfig } from '../helpers/sluice-process.ts';
+import { harnessPerTest } from '../helpers/harness.ts';
+import { testConfig } from '../helpers/sluice-process.ts';
 
 async function getText(url: string): Promise<string> {
   const res = await request(url);
@@ -9,19 +9,11 @@ async function getText(url: string): Promise<string> {
 }
 
 describe('round robin (e2e)', () => {
-  let backends: TestBackend[] = [];
-  let sluice: SluiceProcess | undefined;
-
-  afterEach(async () => {
-    await sluice?.stop();
-    await Promise.all(backends.map((b) => b.kill()));
-    sluice = undefined;
-    backends = [];
-  });
+  const h = harnessPerTest();
 
   it('rotates requests across all healthy backends in strict order', async () => {
-    backends = await startBackends(3);
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url))).start(3);
+    const sluice = await h.start(3);
+    const backends = h.backends;
     const seen: string[] = [];
     for (let i = 0; i < 30; i++) seen.push(await getText(sluice.proxyUrl + '/'));
     // Strict rotation: every window of three consecutive answers names each backend once.
@@ -31,8 +23,8 @@ describe('round robin (e2e)', () => {
   });
 
   it('keeps the origin /status shape: url, healthy and requests per backend', async () => {
-    backends = await startBackends(2);
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url))).start(2);
+    const sluice = await h.start(2);
+    const backends = h.backends;
     await getText(sluice.proxyUrl + '/');
     const status = await sluice.status();
     expect(status.backends).to.have.length(2);
@@ -49,9 +41,9 @@ describe('round robin (e2e)', () => {
   });
 
   it('spreads weighted-round-robin in proportion to weight without bursts', async () => {
-    backends = await startBackends(2);
-    const config = testConfig([], 'balancer: weighted-round-robin').replace('backends:\n', `backends:\n  - url: ${backends[0].url}\n    weight: 3\n  - url: ${backends[1].url}\n    weight: 1\n`);
-    sluice = await new SluiceProcess(config).start(2);
+    const sluice = await h.start(2, {
+      config: ([b1, b2]) => testConfig([], 'balancer: weighted-round-robin').replace('backends:\n', `backends:\n  - url: ${b1}\n    weight: 3\n  - url: ${b2}\n    weight: 1\n`),
+    });
     const seen: string[] = [];
     for (let i = 0; i < 40; i++) seen.push(await getText(sluice.proxyUrl + '/'));
     expect(seen.filter((s) => s === 'b1').length).to.equal(30);

@@ -1,28 +1,19 @@
 import { expect } from 'chai';
 import { request } from 'undici';
 import { eventually } from '../helpers/eventually.ts';
-import { startBackends, type TestBackend } from '../helpers/test-backend.ts';
-import { SluiceProcess, testConfig } from '../helpers/sluice-process.ts';
+import { harnessPerTest } from '../helpers/harness.ts';
 
 describe('graceful shutdown (e2e)', () => {
-  let backends: TestBackend[] = [];
-  let sluice: SluiceProcess | undefined;
-
-  afterEach(async () => {
-    await sluice?.stop();
-    await Promise.all(backends.map((b) => b.kill()));
-    sluice = undefined;
-    backends = [];
-  });
+  const h = harnessPerTest();
 
   it('on SIGTERM turns /readyz to 503 at once, lets a slow in-flight request finish, then exits 0', async () => {
-    backends = await startBackends(1);
     // A shutdown delay keeps the listeners open long enough to observe readiness flip.
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url), 'shutdown:\n  delay: 500ms\n  drainTimeout: 10s')).start(1);
+    const sluice = await h.start(1, { extra: 'shutdown:\n  delay: 500ms\n  drainTimeout: 10s' });
+    const backends = h.backends;
     const slow = request(`${sluice.proxyUrl}/slow?ms=1500`);
-    await eventually(async () => (await sluice!.backend(backends[0].url))?.inflight === 1, 'the slow request to be in flight');
+    await eventually(async () => (await sluice.backend(backends[0].url))?.inflight === 1, 'the slow request to be in flight');
     sluice.signal('SIGTERM');
-    await eventually(async () => (await request(sluice!.adminUrl + '/readyz')).statusCode === 503, '/readyz to turn 503');
+    await eventually(async () => (await request(sluice.adminUrl + '/readyz')).statusCode === 503, '/readyz to turn 503');
     const status = await sluice.status();
     expect(status.shuttingDown).to.equal(true);
     expect(status.ready).to.equal(false);
@@ -34,8 +25,8 @@ describe('graceful shutdown (e2e)', () => {
   });
 
   it('cuts requests still running when the drain timeout passes, and still exits 0', async () => {
-    backends = await startBackends(1);
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url), 'shutdown:\n  drainTimeout: 300ms')).start(1);
+    const sluice = await h.start(1, { extra: 'shutdown:\n  drainTimeout: 300ms' });
+    const backends = h.backends;
     const hung = request(`${sluice.proxyUrl}/hang`).then((r) => r.statusCode, (err: Error) => err);
     await eventually(() => backends[0].hangsOpen === 1, 'the request to reach the backend');
     sluice.signal('SIGINT');
@@ -45,10 +36,10 @@ describe('graceful shutdown (e2e)', () => {
   });
 
   it('answers requests that arrive during the shutdown delay and asks keep-alive clients to close', async () => {
-    backends = await startBackends(1);
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url), 'shutdown:\n  delay: 1s')).start(1);
+    const sluice = await h.start(1, { extra: 'shutdown:\n  delay: 1s' });
+    const backends = h.backends;
     sluice.signal('SIGTERM');
-    await eventually(async () => (await sluice!.status()).shuttingDown, 'shutdown to begin');
+    await eventually(async () => (await sluice.status()).shuttingDown, 'shutdown to begin');
     const res = await request(sluice.proxyUrl + '/');
     expect(res.statusCode).to.equal(200);
     expect(res.headers.connection).to.equal('close');

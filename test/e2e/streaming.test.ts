@@ -3,8 +3,7 @@ import { readFileSync } from 'node:fs';
 import { Readable } from 'node:stream';
 import { request } from 'undici';
 import { eventually } from '../helpers/eventually.ts';
-import { startBackends, type TestBackend } from '../helpers/test-backend.ts';
-import { SluiceProcess, testConfig } from '../helpers/sluice-process.ts';
+import { harnessPerSuite } from '../helpers/harness.ts';
 
 const MB = 1024 * 1024;
 
@@ -32,63 +31,52 @@ function generated(bytes: number): Readable {
 
 describe('streaming bodies (e2e)', function () {
   this.timeout(60_000);
-  let backends: TestBackend[] = [];
-  let sluice: SluiceProcess | undefined;
-
-  before(async () => {
-    backends = await startBackends(1);
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url))).start(1);
-  });
-
-  after(async () => {
-    await sluice?.stop();
-    await Promise.all(backends.map((b) => b.kill()));
-  });
+  const h = harnessPerSuite(1);
 
   it('streams a 200 MB download and a 200 MB upload with backpressure, not buffering', async () => {
-    const baseline = peakRssMb(sluice!.pid);
+    const baseline = peakRssMb(h.sluice.pid);
     const size = 200 * MB;
 
-    const down = await request(`${sluice!.proxyUrl}/download?bytes=${size}`);
+    const down = await request(`${h.sluice.proxyUrl}/download?bytes=${size}`);
     expect(down.statusCode).to.equal(200);
     expect(down.headers['content-length']).to.equal(String(size));
     let received = 0;
     for await (const chunk of down.body) received += (chunk as Buffer).length;
     expect(received).to.equal(size);
 
-    const up = await request(`${sluice!.proxyUrl}/upload`, { method: 'POST', body: generated(size), headers: { 'content-type': 'application/octet-stream' } });
+    const up = await request(`${h.sluice.proxyUrl}/upload`, { method: 'POST', body: generated(size), headers: { 'content-type': 'application/octet-stream' } });
     expect(up.statusCode).to.equal(200);
     expect(await up.body.json()).to.deep.equal({ backend: 'b1', bytes: size });
 
     // Buffering either body would grow the process by at least 200 MB. Streaming grows it only by
     // garbage not yet collected (about 70 MB here), so the bound sits between the two.
-    const growth = peakRssMb(sluice!.pid) - baseline;
+    const growth = peakRssMb(h.sluice.pid) - baseline;
     console.log(`      peak RSS ${baseline.toFixed(0)} MB before, grew ${growth.toFixed(0)} MB over both transfers`);
     expect(growth).to.be.lessThan(150);
   });
 
   it('stops pulling from the backend while the client is not reading', async () => {
     const size = 200 * MB;
-    const down = await request(`${sluice!.proxyUrl}/download?bytes=${size}`);
+    const down = await request(`${h.sluice.proxyUrl}/download?bytes=${size}`);
     expect(down.statusCode).to.equal(200);
     // Do not read: the backend must stall once socket buffers on both hops are full.
     let last = -1;
     await eventually(async () => {
-      const sent = backends[0].downloadSent;
+      const sent = h.backends[0].downloadSent;
       const stalled = sent === last;
       last = sent;
       await new Promise((resolve) => setTimeout(resolve, 100));
       return stalled && sent > 0;
     }, 'the backend to stall');
-    expect(backends[0].downloadSent).to.be.lessThan(32 * MB);
+    expect(h.backends[0].downloadSent).to.be.lessThan(32 * MB);
     let received = 0;
     for await (const chunk of down.body) received += (chunk as Buffer).length;
     expect(received).to.equal(size);
-    expect(backends[0].downloadSent).to.equal(size);
+    expect(h.backends[0].downloadSent).to.equal(size);
   });
 
   it('streams a chunked upload of unknown length', async () => {
-    const up = await request(`${sluice!.proxyUrl}/upload`, { method: 'PUT', body: generated(5 * MB) });
+    const up = await request(`${h.sluice.proxyUrl}/upload`, { method: 'PUT', body: generated(5 * MB) });
     expect(up.statusCode).to.equal(200);
     expect(await up.body.json()).to.deep.equal({ backend: 'b1', bytes: 5 * MB });
   });

@@ -1,8 +1,7 @@
 import { expect } from 'chai';
 import { WebSocket } from 'ws';
 import { eventually } from '../helpers/eventually.ts';
-import { startBackends, type TestBackend } from '../helpers/test-backend.ts';
-import { SluiceProcess, testConfig } from '../helpers/sluice-process.ts';
+import { harnessPerTest } from '../helpers/harness.ts';
 
 function open(url: string): Promise<{ ws: WebSocket; messages: string[] }> {
   return new Promise((resolve, reject) => {
@@ -15,19 +14,11 @@ function open(url: string): Promise<{ ws: WebSocket; messages: string[] }> {
 }
 
 describe('WebSocket tunnelling (e2e)', () => {
-  let backends: TestBackend[] = [];
-  let sluice: SluiceProcess | undefined;
-
-  afterEach(async () => {
-    await sluice?.stop();
-    await Promise.all(backends.map((b) => b.kill()));
-    sluice = undefined;
-    backends = [];
-  });
+  const h = harnessPerTest();
 
   it('balances upgrades across backends and echoes messages both ways', async () => {
-    backends = await startBackends(2);
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url))).start(2);
+    const sluice = await h.start(2);
+    const backends = h.backends;
     const wsUrl = sluice.proxyUrl.replace('http:', 'ws:') + '/chat';
     const first = await open(wsUrl);
     const second = await open(wsUrl);
@@ -43,14 +34,14 @@ describe('WebSocket tunnelling (e2e)', () => {
     expect(status.backends.map((b) => b.inflight)).to.deep.equal([1, 1]);
     first.ws.close();
     second.ws.close();
-    await eventually(async () => (await sluice!.status()).backends.every((b) => b.inflight === 0), 'tunnels to be released');
+    await eventually(async () => (await sluice.status()).backends.every((b) => b.inflight === 0), 'tunnels to be released');
   });
 
   it('refuses an upgrade with 503 when no backend is healthy', async () => {
-    backends = await startBackends(1);
-    sluice = await new SluiceProcess(testConfig(backends.map((b) => b.url))).start(1);
+    const sluice = await h.start(1);
+    const backends = h.backends;
     backends[0].healthStatus = 500;
-    await eventually(async () => (await sluice!.status()).backends[0].state === 'unhealthy', 'the backend to go down');
+    await eventually(async () => (await sluice.status()).backends[0].state === 'unhealthy', 'the backend to go down');
     const error = await open(sluice.proxyUrl.replace('http:', 'ws:') + '/').then(() => undefined, (err: Error) => err);
     expect(error?.message).to.match(/503/);
   });
