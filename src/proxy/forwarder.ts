@@ -83,7 +83,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     backend.dispatcher.dispatch({
       origin: backend.url,
       method: this.req.method ?? 'GET',
-      path: this.req.url ?? '/',
+      path: originForm(this.req.url),
       headers: this.headers,
       body: this.hasBody ? this.req : null,
       headersTimeout: this.forwarder.state.responseTimeoutMs,
@@ -126,6 +126,10 @@ class Exchange implements Dispatcher.DispatchHandler {
     const { pool, retries } = this.forwarder.state;
     const kind = classifyUpstreamError(err);
     const reason = describeError(err, this.forwarder.state.responseTimeoutMs);
+    if (kind === 'rejected') {
+      this.fail(400, reason);
+      return;
+    }
     if (kind === 'unreachable') pool.reportConnectionFailure(backend, reason);
     else pool.reportRequestFailure(backend, reason);
 
@@ -154,7 +158,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     return !this.sent || (!this.hasBody && IDEMPOTENT.has(this.req.method ?? 'GET'));
   }
 
-  private fail(status: 502 | 503 | 504, reason: string): void {
+  private fail(status: 400 | 502 | 503 | 504, reason: string): void {
     sendError(this.res, status);
     if (this.forwarder.state.accessLog) this.logAccess(status, reason);
   }
@@ -188,6 +192,18 @@ class Exchange implements Dispatcher.DispatchHandler {
       requestId: req.headers['x-request-id'] ?? headerValue(this.headers, 'x-request-id'),
       error,
     }, 'access');
+  }
+}
+
+/** Backends get origin-form targets ("/path?q"); an absolute-form one ("http://h/p") is reduced to it. */
+function originForm(url: string | undefined): string {
+  if (url === undefined || url === '') return '/';
+  if (url.charCodeAt(0) === 47 /* '/' */) return url;
+  try {
+    const parsed = new URL(url);
+    return parsed.pathname + parsed.search;
+  } catch {
+    return url; // undici refuses it; the client gets a 400
   }
 }
 

@@ -79,4 +79,18 @@ describe('header handling (e2e)', () => {
     expect(answer).to.match(/^HTTP\/1\.1 100 Continue\r\n\r\nHTTP\/1\.1 200 OK/);
     expect(answer).to.include(JSON.stringify({ backend: 'b1', bytes: body.length }));
   });
+
+  it('forwards an absolute-form request target in origin form, and answers 400 for one it cannot forward', async () => {
+    const absolute = await rawRequest(h.sluice.proxy, ['GET http://elsewhere.test/echo?x=1 HTTP/1.1', 'Host: elsewhere.test', 'Connection: close', '', ''].join('\r\n'));
+    expect(absolute).to.match(/^HTTP\/1\.1 200/);
+    expect(JSON.parse(absolute.split('\r\n\r\n')[1]).url).to.equal('/echo?x=1');
+
+    const before = (await h.sluice.status()).backends[0].failures;
+    const star = await rawRequest(h.sluice.proxy, ['OPTIONS * HTTP/1.1', 'Host: x', 'Connection: close', '', ''].join('\r\n'));
+    expect(star).to.match(/^HTTP\/1\.1 400/);
+    // The client's request was at fault, not the backend: no failure is counted against it.
+    const after = (await h.sluice.status()).backends[0];
+    expect(after.failures).to.equal(before);
+    expect(after.inflight).to.equal(0);
+  });
 });
