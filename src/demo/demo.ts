@@ -96,7 +96,7 @@ export class Demo {
         setTimeout(() => {
           if (this.stopping) return;
           this.startBackend(name, port).then(
-            () => this.log.info({ backend: name, port, pid: this.children.get(port)?.pid }, 'demo backend restarted'),
+            () => this.log.info({ backend: name, port, backendPid: this.children.get(port)?.pid }, 'demo backend restarted'),
             (err) => this.log.error({ backend: name, error: String(err.message ?? err) }, 'demo backend could not restart'),
           );
         }, RESTART_AFTER_MS).unref();
