@@ -120,8 +120,8 @@ describe('EndpointSlices → desired backends', () => {
 
     it('resolves a named target port per slice, since pods may differ', () => {
       const { backends } = endpointSlicesToBackends([
-        slice('old', [ep('10.0.0.1')], [{ name: 'http', port: 8080 }]),
-        slice('new', [ep('10.0.0.2')], [{ name: 'http', port: 8081 }]),
+        slice('checkout-1', [ep('10.0.0.1')], [{ name: 'http', port: 8080 }]),
+        slice('checkout-2', [ep('10.0.0.2')], [{ name: 'http', port: 8081 }]),
       ], 'http', ref);
       expect(backends.map((b) => b.url)).to.deep.equal(['http://10.0.0.1:8080', 'http://10.0.0.2:8081']);
     });

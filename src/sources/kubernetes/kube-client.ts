@@ -189,8 +189,9 @@ export function loadKubeConfig(options: DiscoveryOptions, env: NodeJS.ProcessEnv
     try {
       one.loadFromFile(file);
     } catch (err) {
-      // An empty or non-kubeconfig YAML file surfaces as a TypeError inside the client.
-      const why = err instanceof TypeError ? 'it is not a kubeconfig (no clusters, users and contexts)' : firstLine(err);
+      // An empty YAML document surfaces as an error or a TypeError inside the client.
+      const empty = err instanceof TypeError || /input is empty/.test(String(err));
+      const why = empty ? 'the file is empty' : firstLine(err);
       throw configError(`cannot use kubeconfig ${file}: ${why}`);
     }
     if (i === 0) {
@@ -212,6 +213,7 @@ export function loadKubeConfig(options: DiscoveryOptions, env: NodeJS.ProcessEnv
     }
     kc.setCurrentContext(options.context);
   }
+  if (kc.contexts.length === 0) throw configError(`${where} defines no contexts; it is not a usable kubeconfig`);
   const contextName = kc.getCurrentContext();
   if (!contextName) throw configError(`${where} has no current-context; pass --context NAME`);
   const context = kc.getContextObject(contextName);

@@ -112,6 +112,7 @@ export class KubernetesSource implements DiscoverySource {
       problem: this.problem ?? null,
       watchRestarts: this.reflector?.watchRestarts ?? 0,
       relists: this.reflector?.relists ?? 0,
+      resourceVersion: this.reflector?.resourceVersion || null,
       endpoints: this.endpoints,
       terminating: this.terminating,
     };
