@@ -1,0 +1,238 @@
+// The benchmark's servers: the backends every contender shares, and each contender started
+// the same way, pinned to the same core, with one worker/thread/process.
+
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { freePort, pinned, startProcess, stopProcess, waitForOk, type Started } from './procs.ts';
+
+export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+export const SMALL_BODY = 'hello from a sluice benchmark backend\n';
+
+export interface Tools {
+  wrk: boolean;
+  haproxy: boolean;
+  nginx: boolean;
+  /** Built Go peers (bench/.build), or undefined when Go is absent or the build failed. */
+  go: { backend: string; goproxy: string; loadgen: string } | undefined;
+}
+
+export interface Backends {
+  kind: 'nginx' | 'go';
+  /** Every listening port; the first three are the standard pool. */
+  ports: number[];
+  stop(): Promise<void>;
+}
+
+/** One NGINX worker (or one Go process with GOMAXPROCS=1) serving all ports on the load core. */
+export async function startBackends(dir: string, count: number, tools: Tools, core: string | undefined): Promise<Backends> {
+  const ports: number[] = [];
+  while (ports.length < count) {
+    const port = await freePort();
+    if (!ports.includes(port)) ports.push(port);
+  }
+  let proc: Started;
+  let kind: Backends['kind'];
+  if (tools.nginx) {
+    kind = 'nginx';
+    const www = join(dir, 'www');
+    mkdirSync(www, { recursive: true });
+    writeFileSync(join(www, 'big'), Buffer.alloc(1 << 20, 'x'));
+    const conf = join(dir, 'backend-nginx.conf');
+    writeFileSync(conf, `${nginxCommon(dir, 'backend')}
+http {
+  ${nginxHttpCommon(dir, 'backend')}
+  server {
+${ports.map((p) => `    listen 127.0.0.1:${p} backlog=4096;`).join('\n')}
+    root ${www};
+    location = /big { default_type text/plain; }
+    location = /health { return 200 "ok\\n"; }
+    location = /upload { return 200 "ok\\n"; }
+    location / { return 200 ${JSON.stringify(SMALL_BODY)}; }
+  }
+}
+`);
+    proc = startProcess(pinned(core, ['nginx', '-p', dir, '-c', conf, '-e', join(dir, 'backend-error.log')]), join(dir, 'backend.log'));
+  } else if (tools.go) {
+    kind = 'go';
+    proc = startProcess(pinned(core, [tools.go.backend, '-ports', ports.join(',')]), join(dir, 'backend.log'), { GOMAXPROCS: '1' });
+  } else {
+    throw new Error('no benchmark backend: neither nginx nor go is installed');
+  }
+  for (const port of [ports[0], ports[ports.length - 1]]) await waitForOk(`http://127.0.0.1:${port}/health`, 10_000, `${kind} backend`, proc);
+  return { kind, ports, stop: () => stopProcess(proc) };
+}
+
+function nginxCommon(dir: string, name: string): string {
+  return `daemon off;
+master_process off;
+worker_processes 1;
+pid ${join(dir, `${name}-nginx.pid`)};
+error_log ${join(dir, `${name}-error.log`)} warn;
+events { worker_connections 8192; multi_accept on; }`;
+}
+
+function nginxHttpCommon(dir: string, name: string): string {
+  const tmp = join(dir, `${name}-tmp`);
+  mkdirSync(tmp, { recursive: true });
+  return `access_log off;
+  client_body_temp_path ${tmp}/body; proxy_temp_path ${tmp}/proxy; fastcgi_temp_path ${tmp}/fcgi;
+  uwsgi_temp_path ${tmp}/uwsgi; scgi_temp_path ${tmp}/scgi;
+  sendfile on; tcp_nopush on; tcp_nodelay on;
+  keepalive_timeout 120s; keepalive_requests 10000000;`;
+}
+
+export interface Contender {
+  name: string;
+  /** What it is, for the table and the JSON. */
+  description: string;
+  /** Why it is not running, when it is not. */
+  missing?: string;
+  url?: string;
+  pid?: number;
+  proc?: Started;
+}
+
+export interface SluiceOptions {
+  healthInterval?: string;
+  accessLog?: boolean;
+  extraArgs?: string[];
+  /** Node flags before the script, e.g. --cpu-prof. */
+  nodeFlags?: string[];
+}
+
+export interface StartedSluice {
+  url: string;
+  adminUrl: string;
+  proc: Started;
+  /** ms from spawn to /readyz 200. */
+  readyMs: number;
+}
+
+/** `node bin/sluice.js --config FILE`, as users start it; stdout (pino) goes to a file. */
+export async function startSluice(dir: string, name: string, backends: number[], core: string | undefined, options: SluiceOptions = {}): Promise<StartedSluice> {
+  const [port, adminPort] = [await freePort(), await freePort()];
+  const config = join(dir, `${name}.yaml`);
+  writeFileSync(config, [
+    `listen: "127.0.0.1:${port}"`,
+    'admin:',
+    `  listen: "127.0.0.1:${adminPort}"`,
+    ...(options.healthInterval ? ['healthCheck:', `  interval: ${options.healthInterval}`, `  timeout: ${options.healthInterval}`] : []),
+    `accessLog: ${options.accessLog ?? false}`,
+    'backends:',
+    ...backends.map((p) => `  - url: http://127.0.0.1:${p}`),
+    '',
+  ].join('\n'));
+  const spawned = performance.now();
+  const proc = startProcess(pinned(core, [process.execPath, ...(options.nodeFlags ?? []), join(ROOT, 'bin/sluice.js'), '--config', config, ...(options.extraArgs ?? [])]), join(dir, `${name}.log`));
+  await waitForOk(`http://127.0.0.1:${adminPort}/readyz`, 20_000, name, proc);
+  const readyMs = performance.now() - spawned;
+  return { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, proc, readyMs };
+}
+
+/** Waits until every backend of a sluice is healthy, so load is spread as configured. */
+export async function waitAllHealthy(adminUrl: string, count: number, timeoutMs = 20_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const status = (await (await fetch(`${adminUrl}/status`)).json()) as { backends: { healthy: boolean }[] };
+    if (status.backends.filter((b) => b.healthy).length === count) return;
+    if (Date.now() > deadline) throw new Error(`only ${status.backends.filter((b) => b.healthy).length}/${count} backends healthy`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+/** Starts every contender on the contender core; a missing tool yields a `missing` entry. */
+export async function startContenders(dir: string, backends: number[], tools: Tools, core: string | undefined): Promise<Contender[]> {
+  const urls = backends.map((p) => `http://127.0.0.1:${p}`);
+  const contenders: Contender[] = [];
+
+  contenders.push({ name: 'direct', description: 'wrk straight to one backend (the ceiling)', url: urls[0] });
+
+  const sluice = await startSluice(dir, 'sluice', backends, core);
+  await waitAllHealthy(sluice.adminUrl, backends.length);
+  contenders.push({ name: 'sluice', description: 'sluice, default config (round robin, 10s health checks, retries 2)', url: sluice.url, pid: sluice.proc.child.pid, proc: sluice.proc });
+
+  {
+    const port = await freePort();
+    const proc = startProcess(pinned(core, [process.execPath, join(ROOT, 'bench/peers/http-proxy-balancer.ts'), String(port), ...urls]), join(dir, 'http-proxy.log'));
+    const url = `http://127.0.0.1:${port}`;
+    await waitForOk(url, 10_000, 'http-proxy balancer', proc);
+    contenders.push({ name: 'http-proxy', description: 'minimal http-proxy round robin, keep-alive agent (bench/peers)', url, pid: proc.child.pid, proc });
+  }
+
+  if (tools.go) {
+    const port = await freePort();
+    const proc = startProcess(pinned(core, [tools.go.goproxy, '-listen', `127.0.0.1:${port}`, '-backends', urls.join(',')]), join(dir, 'go-proxy.log'), { GOMAXPROCS: '1' });
+    const url = `http://127.0.0.1:${port}`;
+    await waitForOk(url, 10_000, 'Go ReverseProxy', proc);
+    contenders.push({ name: 'go-httputil', description: 'Go httputil.ReverseProxy round robin, GOMAXPROCS=1 (bench/peers)', url, pid: proc.child.pid, proc });
+  } else {
+    contenders.push({ name: 'go-httputil', description: 'Go httputil.ReverseProxy round robin', missing: 'go is not installed (or the peer build failed)' });
+  }
+
+  if (tools.haproxy) {
+    const port = await freePort();
+    const conf = join(dir, 'haproxy.cfg');
+    writeFileSync(conf, `global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s
+  timeout http-keep-alive 60s
+  option http-keep-alive
+  option forwardfor
+  http-reuse always
+frontend fe
+  bind 127.0.0.1:${port}
+  default_backend be
+backend be
+  balance roundrobin
+${backends.map((p, i) => `  server b${i} 127.0.0.1:${p}`).join('\n')}
+`);
+    const proc = startProcess(pinned(core, ['haproxy', '-db', '-f', conf]), join(dir, 'haproxy.log'));
+    const url = `http://127.0.0.1:${port}`;
+    await waitForOk(url, 10_000, 'HAProxy', proc);
+    contenders.push({ name: 'haproxy', description: 'HAProxy, nbthread 1, roundrobin, http-reuse always', url, pid: proc.child.pid, proc });
+  } else {
+    contenders.push({ name: 'haproxy', description: 'HAProxy, nbthread 1', missing: 'haproxy is not installed' });
+  }
+
+  if (tools.nginx) {
+    const port = await freePort();
+    const conf = join(dir, 'proxy-nginx.conf');
+    writeFileSync(conf, `${nginxCommon(dir, 'proxy')}
+http {
+  ${nginxHttpCommon(dir, 'proxy')}
+  upstream be {
+${backends.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
+    keepalive 1024;
+    keepalive_requests 10000000;
+    keepalive_timeout 120s;
+  }
+  server {
+    listen 127.0.0.1:${port} backlog=4096;
+    location / {
+      proxy_pass http://be;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_request_buffering off;
+      proxy_buffering off;
+    }
+  }
+}
+`);
+    const proc = startProcess(pinned(core, ['nginx', '-p', dir, '-c', conf, '-e', join(dir, 'proxy-error.log')]), join(dir, 'proxy-nginx.log'));
+    const url = `http://127.0.0.1:${port}`;
+    await waitForOk(url, 10_000, 'NGINX proxy', proc);
+    contenders.push({ name: 'nginx', description: 'NGINX, worker_processes 1, round robin, upstream keepalive', url, pid: proc.child.pid, proc });
+  } else {
+    contenders.push({ name: 'nginx', description: 'NGINX, worker_processes 1', missing: 'nginx is not installed' });
+  }
+  return contenders;
+}
