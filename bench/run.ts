@@ -502,7 +502,9 @@ if (pin.load !== undefined && process.env.SLUICE_BENCH_PINNED === undefined) {
   process.exit(r.status ?? 1);
 }
 try {
-  await main();
+  const profileAt = process.argv.indexOf('--profile');
+  if (profileAt >= 0) await (await import('./profile.ts')).profile(process.argv.slice(profileAt + 1));
+  else await main();
 } catch (err) {
   process.stderr.write(`bench failed: ${(err as Error).stack ?? String(err)}\n`);
   process.exit(1);

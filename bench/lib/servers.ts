@@ -99,6 +99,8 @@ export interface SluiceOptions {
   extraArgs?: string[];
   /** Node flags before the script, e.g. --cpu-prof. */
   nodeFlags?: string[];
+  /** Another tree's bin/sluice.js (bench/ab.ts). */
+  bin?: string;
 }
 
 export interface StartedSluice {
@@ -124,7 +126,7 @@ export async function startSluice(dir: string, name: string, backends: number[],
     '',
   ].join('\n'));
   const spawned = performance.now();
-  const proc = startProcess(pinned(core, [process.execPath, ...(options.nodeFlags ?? []), join(ROOT, 'bin/sluice.js'), '--config', config, ...(options.extraArgs ?? [])]), join(dir, `${name}.log`));
+  const proc = startProcess(pinned(core, [process.execPath, ...(options.nodeFlags ?? []), options.bin ?? join(ROOT, 'bin/sluice.js'), '--config', config, ...(options.extraArgs ?? [])]), join(dir, `${name}.log`));
   await waitForOk(`http://127.0.0.1:${adminPort}/readyz`, 20_000, name, proc);
   const readyMs = performance.now() - spawned;
   return { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, proc, readyMs };

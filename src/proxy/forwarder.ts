@@ -8,7 +8,7 @@ import type { Balancer } from '../balancer/balancer.ts';
 import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
 import { describeError } from '../health/active-prober.ts';
-import { downstreamResponseHeaders, upstreamRequestHeaders } from './headers.ts';
+import { downstreamResponseHeaderList, upstreamRequestHeaders } from './headers.ts';
 import { classifyUpstreamError, sendError } from './upstream-errors.ts';
 
 /** What the forwarder reads per request; the runtime swaps fields on reload. */
@@ -41,6 +41,15 @@ export class Forwarder {
   };
 }
 
+const EXCHANGE = Symbol('sluice.exchange');
+
+/** The response's exchange rides on the response, so one shared listener serves every request. */
+type TrackedResponse = ServerResponse & { [EXCHANGE]?: Exchange };
+
+function onResponseClose(this: TrackedResponse): void {
+  this[EXCHANGE]?.clientClosed();
+}
+
 /** One client request and its upstream attempts. Implements undici's dispatch handler. */
 class Exchange implements Dispatcher.DispatchHandler {
   private readonly forwarder: Forwarder;
@@ -57,6 +66,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   private responded = false;
   private clientGone = false;
   private released = true;
+  /** Created on the first backpressure stall only; most responses never need it. */
+  private resumeOnDrain: (() => void) | undefined;
 
   constructor(forwarder: Forwarder, req: IncomingMessage, res: ServerResponse, headers: string[], hasBody: boolean) {
     this.forwarder = forwarder;
@@ -64,7 +75,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.res = res;
     this.headers = headers;
     this.hasBody = hasBody;
-    res.once('close', this.onClientClose);
+    (res as TrackedResponse)[EXCHANGE] = this;
+    res.on('close', onResponseClose);
   }
 
   attempt(): void {
@@ -103,13 +115,13 @@ class Exchange implements Dispatcher.DispatchHandler {
       controller.abort(new ClientGoneError());
       return;
     }
-    res.writeHead(statusCode, statusMessage, downstreamResponseHeaders(headers));
+    res.writeHead(statusCode, statusMessage, downstreamResponseHeaderList(headers));
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
     if (!this.res.write(chunk)) {
       controller.pause();
-      this.res.once('drain', this.resume);
+      this.res.once('drain', this.resumeOnDrain ??= () => this.controller?.resume());
     }
   }
 
@@ -169,15 +181,12 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.backend?.release();
   }
 
-  private readonly resume = (): void => {
-    this.controller?.resume();
-  };
-
-  private readonly onClientClose = (): void => {
+  /** The client connection closed: after a complete response that is normal, before it an abort. */
+  clientClosed(): void {
     if (this.res.writableFinished) return;
     this.clientGone = true;
     if (this.controller !== undefined && !this.released) this.controller.abort(new ClientGoneError());
-  };
+  }
 
   private logAccess(status: number, error?: string): void {
     const req = this.req;

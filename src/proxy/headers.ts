@@ -50,11 +50,27 @@ export function upstreamRequestHeaders(req: IncomingMessage, proto: string): str
   return out;
 }
 
-/** Response headers for the client: the backend's minus hop-by-hop ones. Mutates and returns `headers`. */
-export function downstreamResponseHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+/**
+ * Response headers for the client as a flat [name, value, ...] list for writeHead: the backend's
+ * minus hop-by-hop ones. A list, not `delete` on the parsed object: deleting turns the object into
+ * a slow dictionary that writeHead then walks, and writeHead takes a flat list without a key walk.
+ */
+export function downstreamResponseHeaderList(headers: IncomingHttpHeaders): (string | string[])[] {
   const connection = headers.connection;
-  const listed = connectionTokens(Array.isArray(connection) ? connection.join(',') : connection);
-  for (const name of HOP_BY_HOP) delete headers[name];
-  if (listed !== undefined) for (const name of listed) delete headers[name];
-  return headers;
+  const listed = connection === undefined ? undefined : connectionTokens(Array.isArray(connection) ? connection.join(',') : connection);
+  const out: (string | string[])[] = [];
+  for (const name in headers) {
+    const value = headers[name];
+    if (value === undefined || HOP_BY_HOP.has(name) || (listed !== undefined && listed.has(name))) continue;
+    out.push(name, value);
+  }
+  return out;
+}
+
+/** The same as downstreamResponseHeaderList, as a fresh object. */
+export function downstreamResponseHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
+  const list = downstreamResponseHeaderList(headers);
+  const out: IncomingHttpHeaders = {};
+  for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1];
+  return out;
 }
