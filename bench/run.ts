@@ -12,7 +12,7 @@ import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative } from 'node:path';
 import { renderChart } from './lib/chart.ts';
 import { loadgen, wrk, type Measurement, type Workload } from './lib/load.ts';
-import { has, killAll, memoryOf, pinning, sleep, stopProcess, type Pinning } from './lib/procs.ts';
+import { cpuMs, has, killAll, memoryOf, pinning, sleep, stopProcess, type Pinning } from './lib/procs.ts';
 import { ROOT, startBackends, startContenders, startSluice, waitAllHealthy, type Contender, type StartedSluice, type Tools } from './lib/servers.ts';
 
 interface Args {
@@ -200,15 +200,22 @@ class Bench {
     return { rps: NaN, mbps: NaN, requests: 0, bad: NaN, p50Ms: NaN, p99Ms: NaN, p999Ms: NaN, error: 'no load generator: neither wrk nor go' };
   }
 
-  /** Measures while sampling the process's RSS every 100 ms; returns the measurement and the peak. */
+  /**
+   * Measures while sampling the process's RSS every 100 ms; returns the measurement (with the
+   * contender's CPU time per request, which other load on the machine disturbs less than req/s)
+   * and the peak RSS.
+   */
   async sampled(pid: number | undefined, work: () => Promise<Measurement>): Promise<{ m: Measurement; peakRssMb: number }> {
     let peak = 0;
     const timer = setInterval(() => {
       const mem = memoryOf(pid);
       if (mem && mem.rssMb > peak) peak = mem.rssMb;
     }, 100);
+    const cpu0 = cpuMs(pid);
     try {
-      return { m: await work(), peakRssMb: peak };
+      const m = await work();
+      m.cpuUsPerRequest = ((cpuMs(pid) - cpu0) * 1000) / m.requests;
+      return { m, peakRssMb: peak };
     } finally {
       clearInterval(timer);
     }
@@ -327,10 +334,10 @@ async function main(): Promise<void> {
       variants.push({ name, title, started });
       await bench.throughput(started.url, WORKLOADS[0], warm);
     }
-    const variantRows = [{ name: 'sluice', url: sluice.url! }, ...variants.map((v) => ({ name: v.name, url: v.started.url }))];
+    const variantRows = [{ name: 'sluice', url: sluice.url!, pid: sluice.pid }, ...variants.map((v) => ({ name: v.name, url: v.started.url, pid: v.started.proc.child.pid }))];
     for (let round = 0; round < args.rounds; round++) {
       for (const v of variantRows) {
-        const m = await bench.throughput(v.url, WORKLOADS[0], args.seconds);
+        const { m } = await bench.sampled(v.pid, () => bench.throughput(v.url, WORKLOADS[0], args.seconds));
         bench.record('variants', v.name, m);
         progress(round, 'variant', v.name, m);
       }
@@ -374,7 +381,7 @@ export interface ContenderSummary {
   description: string;
   missing?: string;
   /** Medians per workload id. */
-  workloads: Record<string, { rps: number; mbps: number; p50Ms: number; p99Ms: number; p999Ms: number; bad: number; ratioToSluice: number; rounds: number[] } | undefined>;
+  workloads: Record<string, { rps: number; mbps: number; p50Ms: number; p99Ms: number; p999Ms: number; bad: number; ratioToSluice: number; cpuUsPerRequest: number; rounds: number[] } | undefined>;
   rssUnderLoadMb?: number;
 }
 
@@ -391,7 +398,7 @@ export interface Results {
     rssUnderLoadMb: number;
     hwmMb: number;
     startToReadyMs: { median: number; runs: number[] };
-    costs: { name: string; title: string; rps: number; baseRps: number; costPercent: number; ratios: number[] }[];
+    costs: { name: string; title: string; rps: number; baseRps: number; costPercent: number; ratios: number[]; cpuUsPerRequest: number; baseCpuUsPerRequest: number }[];
   };
   targets: { target: string; value: string; met: boolean | null }[];
 }
@@ -413,6 +420,7 @@ function summarise(bench: Bench, s: SummaryInput): Results {
         rps: pick('rps'), mbps: pick('mbps'), p50Ms: pick('p50Ms'), p99Ms: pick('p99Ms'), p999Ms: pick('p999Ms'),
         bad: series.runs.reduce((sum, m) => sum + (Number.isFinite(m.bad) ? m.bad : 0), 0),
         ratioToSluice: median(series.ratios),
+        cpuUsPerRequest: pick('cpuUsPerRequest'),
         rounds: series.runs.map((m) => (id === LATENCY.id ? m.p99Ms : m.rps)),
       };
     }
@@ -421,10 +429,12 @@ function summarise(bench: Bench, s: SummaryInput): Results {
   });
   const variants = bench.table.variants ?? {};
   const baseRps = median(variants.sluice?.runs.map((m) => m.rps) ?? []);
+  const baseCpu = median(variants.sluice?.runs.map((m) => m.cpuUsPerRequest ?? NaN) ?? []);
   const costs = s.variants.map((v) => {
     const series = variants[v.name];
     const ratio = median(series?.ratios ?? []);
-    return { name: v.name, title: v.title, rps: median(series?.runs.map((m) => m.rps) ?? []), baseRps, costPercent: (1 - ratio) * 100, ratios: series?.ratios ?? [] };
+    const cpu = median(series?.runs.map((m) => m.cpuUsPerRequest ?? NaN) ?? []);
+    return { name: v.name, title: v.title, rps: median(series?.runs.map((m) => m.rps) ?? []), baseRps, costPercent: (1 - ratio) * 100, ratios: series?.ratios ?? [], cpuUsPerRequest: cpu, baseCpuUsPerRequest: baseCpu };
   });
   const sluice = contenders.find((c) => c.name === 'sluice')!;
   const ratioOf = (name: string, id: string): number => contenders.find((c) => c.name === name)?.workloads[id]?.ratioToSluice ?? NaN;
@@ -466,10 +476,10 @@ function summarise(bench: Bench, s: SummaryInput): Results {
 
 function printTable(r: Results): void {
   const cols = ['get64', 'get256', 'big', 'post64k'];
-  const rows: string[][] = [['contender', 'GET @64 req/s (x sluice)', 'GET @256', '1 MiB', 'POST 64K', `p50/p99/p99.9 ms @${r.settings.rate}/s (p99 x sluice)`, 'RSS@256 MB', 'bad']];
+  const rows: string[][] = [['contender', 'GET @64 req/s (x sluice)', 'CPU us/req', 'GET @256', '1 MiB', 'POST 64K', `p50/p99/p99.9 ms @${r.settings.rate}/s (p99 x sluice)`, 'RSS@256 MB', 'bad']];
   for (const c of r.contenders) {
     if (c.missing) {
-      rows.push([c.name, `MISSING: ${c.missing}`, '', '', '', '', '', '']);
+      rows.push([c.name, `MISSING: ${c.missing}`, '', '', '', '', '', '', '']);
       continue;
     }
     const cell = (id: string): string => {
@@ -478,7 +488,7 @@ function printTable(r: Results): void {
     };
     const l = c.workloads.latency;
     const bad = cols.concat('latency').reduce((sum, id) => sum + (c.workloads[id]?.bad ?? 0), 0);
-    rows.push([c.name, ...cols.map(cell), l ? `${fmt(l.p50Ms, 2)} / ${fmt(l.p99Ms, 2)} / ${fmt(l.p999Ms, 2)} (${fmt(l.ratioToSluice, 2)})` : '-', fmt(c.rssUnderLoadMb ?? NaN, 0), fmt(bad)]);
+    rows.push([c.name, cell('get64'), fmt(c.workloads.get64?.cpuUsPerRequest ?? NaN, 1), ...cols.slice(1).map(cell), l ? `${fmt(l.p50Ms, 2)} / ${fmt(l.p99Ms, 2)} / ${fmt(l.p999Ms, 2)} (${fmt(l.ratioToSluice, 2)})` : '-', fmt(c.rssUnderLoadMb ?? NaN, 0), fmt(bad)]);
   }
   const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
   log('');
@@ -489,7 +499,7 @@ function printTable(r: Results): void {
   log(`\nmedians of ${r.settings.rounds} interleaved rounds; (x sluice) = median of per-round ratios to sluice`);
   const s = r.sluice;
   log(`sluice: idle RSS ${fmt(s.idleRssMb, 1)} MB, under load (256 conns) ${fmt(s.rssUnderLoadMb, 1)} MB, VmHWM ${fmt(s.hwmMb, 1)} MB, start-to-ready ${fmt(s.startToReadyMs.median)} ms (median)`);
-  for (const c of s.costs) log(`sluice cost of ${c.title}: ${fmt(c.costPercent, 1)}% (${fmt(c.rps)} vs ${fmt(c.baseRps)} req/s)`);
+  for (const c of s.costs) log(`sluice cost of ${c.title}: ${fmt(c.costPercent, 1)}% (${fmt(c.rps)} vs ${fmt(c.baseRps)} req/s; CPU ${fmt(c.cpuUsPerRequest, 1)} vs ${fmt(c.baseCpuUsPerRequest, 1)} us/request)`);
   log('\ntargets:');
   for (const t of r.targets) log(`  ${t.met === null ? 'n/a ' : t.met ? 'MET ' : 'MISS'}  ${t.target}: ${t.value}`);
   log(`\nload average: start ${r.machine.loadAverageStart.join(' ')}, end ${r.machine.loadAverageEnd.join(' ')}`);

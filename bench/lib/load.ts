@@ -27,6 +27,8 @@ export interface Measurement {
   /** Open loop only: requests that waited more than 10 ms for a connection. */
   late?: number;
   targetRate?: number;
+  /** CPU time the contender process used per request (when it is a process of ours). */
+  cpuUsPerRequest?: number;
   error?: string;
 }
 
