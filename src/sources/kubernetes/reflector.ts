@@ -96,6 +96,8 @@ export class Reflector<T extends KubeObject> {
           needList = false;
           failures = 0;
           verb = 'watch';
+          // The cache's consumer may have stopped us while it handled the list.
+          if (this.stopped) break;
         }
         const startedAt = Date.now();
         const end = await this.watchOnce();
@@ -129,6 +131,7 @@ export class Reflector<T extends KubeObject> {
   private async list(): Promise<void> {
     const controller = new AbortController();
     this.controller = controller;
+    if (this.stopped) return;
     const list = await this.client.getJson<KubeList<T>>(this.target.path, this.target.query, controller.signal);
     if (this.stopped) return;
     this.objects.clear();
@@ -146,6 +149,7 @@ export class Reflector<T extends KubeObject> {
   private async watchOnce(): Promise<WatchEnd> {
     const controller = new AbortController();
     this.controller = controller;
+    if (this.stopped) return 'ended';
     let silent = false;
     let watchdog: NodeJS.Timeout | undefined;
     const feed = (): void => {

@@ -1,0 +1,147 @@
+// What happens to discovery when the API server goes away, comes back with its history
+// compacted, or stops answering without closing connections. The backends behind sluice stay
+// up throughout: whatever the API server does, no request may fail.
+
+import { expect } from 'chai';
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { eventually } from '../helpers/eventually.ts';
+import { LoadLoop } from '../helpers/load.ts';
+import { BackendNet } from './helpers/backend-net.ts';
+import {
+  apply, compactEtcd, ensureApiserverRunning, ensureNamespace, etcdRevision, freezeApiserver,
+  remove, startApiserver, stopApiserver, thawApiserver,
+} from './helpers/cluster.ts';
+import { DiscoverySluice, discoveryConfig, endpointSlice, service, url } from './helpers/discovery.ts';
+
+const NS = 'outages';
+
+describe('Kubernetes discovery through API server outages (real kube-apiserver)', () => {
+  let net: BackendNet;
+  let sluice: DiscoverySluice | undefined;
+  let load: LoadLoop | undefined;
+  let objects: KubernetesObject[] = [];
+  let serial = 0;
+
+  before(async () => {
+    await ensureNamespace(NS);
+    net = await BackendNet.create(3);
+  });
+  after(async () => { await net?.stop(); });
+  afterEach(async () => {
+    await ensureApiserverRunning();
+    await load?.stop();
+    load = undefined;
+    await sluice?.stop();
+    sluice = undefined;
+    for (const o of objects.reverse()) await remove(o);
+    objects = [];
+  });
+
+  async function put(object: KubernetesObject): Promise<void> {
+    await apply(object);
+    if (!objects.some((o) => o.kind === object.kind && o.metadata?.name === object.metadata?.name)) objects.push(object);
+  }
+
+  /** A Service with one slice of the given endpoints, sluice following it under load. */
+  async function setUp(ips: string[], watchdog?: string): Promise<{ svc: string; s: DiscoverySluice }> {
+    const svc = `app-${++serial}`;
+    await put(service(NS, svc));
+    await put(endpointSlice(NS, `${svc}-x`, svc, ips.map((ip) => ({ ip }))));
+    const s = await new DiscoverySluice(discoveryConfig({ service: svc, namespace: NS, port: 'http', watchdog })).startSynced();
+    sluice = s;
+    await s.waitForHealthy(ips.length);
+    load = new LoadLoop(`${s.proxyUrl}/`, 4, 1_000_000, 150_000).start();
+    return { svc, s };
+  }
+
+  async function keepsServing(what: string, n = 50): Promise<void> {
+    const before = load!.ok;
+    await eventually(() => load!.ok >= before + n, `${n} more successful requests ${what}`, 15_000);
+  }
+
+  it('keeps serving the last backends while the API server restarts, then follows changes again', async () => {
+    const [a, b, c] = net.addresses;
+    const { svc, s } = await setUp([a, b]);
+    await stopApiserver();
+    const down = await eventually(async () => {
+      const d = await s.discovery();
+      return d.lastError?.message.includes('cannot reach the Kubernetes API server') ? d : undefined;
+    }, 'discovery to report the API server unreachable', 30_000);
+    expect(down).to.include({ synced: true, endpoints: 2 });
+    expect((await fetch(`${s.adminUrl}/readyz`)).status, '/readyz while the API server is down').to.equal(200);
+    await keepsServing('while the API server is down');
+    expect([...(await s.backends()).keys()].sort()).to.deep.equal([url(a), url(b)]);
+
+    await startApiserver();
+    // Written before sluice's next retry, most likely: it must show up once it reconnects.
+    await put(endpointSlice(NS, `${svc}-x`, svc, [{ ip: a }, { ip: b }, { ip: c }]));
+    await eventually(async () => (await s.backends()).has(url(c)), `${c} after the API server came back`, 45_000);
+    // The watch is live again: changes show up at once.
+    await put(endpointSlice(NS, `${svc}-x`, svc, [{ ip: b }, { ip: c }]));
+    await eventually(async () => (await s.backends()).get(url(a))?.state !== 'healthy', `${a} to leave`, 1000, 10);
+
+    const result = await load!.stop();
+    load = undefined;
+    expect(result.failures, 'failed requests').to.deep.equal([]);
+    const status = await s.discovery();
+    expect(status.watchRestarts).to.be.at.least(1);
+    expect(status.lastError?.message).to.match(/^cannot reach the Kubernetes API server at https:\/\/127\.0\.0\.1:\d+ \(/);
+    expect(s.logs.some((l) => l.msg === 'kubernetes watch resumed')).to.equal(true);
+  });
+
+  it('lists again after 410 Gone when etcd history was compacted past its resourceVersion', async () => {
+    const [a, b] = net.addresses;
+    const { svc, s } = await setUp([a]);
+    const relistsBefore = (await s.discovery()).relists;
+    // sluice holds the resourceVersion of its last event. Writes elsewhere move etcd on; after
+    // a compaction at the current revision that resourceVersion no longer exists, and the
+    // restarted API server (its watch cache rebuilt from etcd) must answer the re-watch with 410.
+    let held = 0;
+    let compactedAt = 0;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      for (let i = 0; i < 20; i++) await put({ apiVersion: 'v1', kind: 'ConfigMap', metadata: { name: `noise-${i}`, namespace: NS }, data: { n: `${attempt}-${i}` } } as KubernetesObject);
+      compactedAt = await etcdRevision();
+      await compactEtcd(compactedAt);
+      await stopApiserver();
+      held = Number((await s.discovery()).resourceVersion);
+      if (held < compactedAt) break;
+      // A bookmark carried sluice past the compaction just in time: try again.
+      await startApiserver();
+    }
+    expect(held, 'resourceVersion sluice holds vs. compacted revision').to.be.below(compactedAt);
+    await keepsServing('while the API server is down');
+    await startApiserver();
+    await put(endpointSlice(NS, `${svc}-x`, svc, [{ ip: a }, { ip: b }]));
+    const after = await eventually(async () => {
+      const d = await s.discovery();
+      return d.relists > relistsBefore && (await s.backends()).has(url(b)) ? d : undefined;
+    }, 'a relist and the change made meanwhile', 45_000);
+    expect(Number(after.resourceVersion)).to.be.above(compactedAt);
+    expect(s.logs.some((l) => l.msg === 'watch expired (410 Gone); listing again'), 'the 410 was seen').to.equal(true);
+    await s.waitForHealthy(2);
+    const result = await load!.stop();
+    load = undefined;
+    expect(result.failures, 'failed requests').to.deep.equal([]);
+  });
+
+  it('lists again when the watch goes silent, even though its connection stays open', async () => {
+    const [a, b] = net.addresses;
+    const { svc, s } = await setUp([a], '3s');
+    const relistsBefore = (await s.discovery()).relists;
+    // SIGSTOP: the API server's sockets stay open but nothing arrives, as with a dead peer
+    // behind a NAT or a hung proxy. Only the watchdog can notice.
+    freezeApiserver();
+    try {
+      await s.waitForLog((l) => l.msg === 'watch silent for too long; listing again', 'the watchdog to fire', 15_000);
+      await keepsServing('while the API server is frozen');
+    } finally {
+      thawApiserver();
+    }
+    await eventually(async () => (await s.discovery()).relists > relistsBefore, 'the relist to complete', 45_000);
+    await put(endpointSlice(NS, `${svc}-x`, svc, [{ ip: a }, { ip: b }]));
+    await eventually(async () => (await s.backends()).has(url(b)), `${b} to join`, 10_000);
+    const result = await load!.stop();
+    load = undefined;
+    expect(result.failures, 'failed requests').to.deep.equal([]);
+  });
+});

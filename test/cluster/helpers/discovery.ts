@@ -1,0 +1,141 @@
+// Services, EndpointSlices and Endpoints as tests write them, and sluice started against them.
+
+import type { KubernetesObject } from '@kubernetes/client-node';
+import { eventually } from '../../helpers/eventually.ts';
+import { SluiceProcess, type StatusBackend } from '../../helpers/sluice-process.ts';
+import { apply, env } from './cluster.ts';
+
+export type EndpointCondition = 'ready' | 'not-ready' | 'terminating' | 'terminating-not-serving';
+
+export interface TestEndpoint {
+  ip: string;
+  state?: EndpointCondition;
+}
+
+export interface TestPort {
+  name: string;
+  port: number;
+  targetPort: number;
+}
+
+export const HTTP_PORT: TestPort[] = [{ name: 'http', port: 80, targetPort: 8080 }];
+
+const CONDITIONS: Record<EndpointCondition, object> = {
+  ready: { ready: true, serving: true, terminating: false },
+  'not-ready': { ready: false, serving: false, terminating: false },
+  terminating: { ready: false, serving: true, terminating: true },
+  'terminating-not-serving': { ready: false, serving: false, terminating: true },
+};
+
+/** The pod name sluice should show for an address: pod-198-18-7-2. */
+export function podName(ip: string): string {
+  return `pod-${ip.replaceAll('.', '-')}`;
+}
+
+export function service(namespace: string, name: string, ports: TestPort[] = HTTP_PORT): KubernetesObject {
+  return {
+    apiVersion: 'v1',
+    kind: 'Service',
+    metadata: { name, namespace },
+    spec: { ports: ports.map((p) => ({ name: p.name, port: p.port, targetPort: p.targetPort, protocol: 'TCP' })) },
+  } as KubernetesObject;
+}
+
+export function endpointSlice(namespace: string, name: string, serviceName: string, endpoints: TestEndpoint[], ports: TestPort[] = HTTP_PORT): KubernetesObject {
+  return {
+    apiVersion: 'discovery.k8s.io/v1',
+    kind: 'EndpointSlice',
+    metadata: { name, namespace, labels: { 'kubernetes.io/service-name': serviceName } },
+    addressType: 'IPv4',
+    ports: ports.map((p) => ({ name: p.name, port: p.targetPort, protocol: 'TCP' })),
+    endpoints: endpoints.map((e) => ({
+      addresses: [e.ip],
+      conditions: CONDITIONS[e.state ?? 'ready'],
+      nodeName: 'node-a',
+      zone: 'zone-1',
+      targetRef: { kind: 'Pod', name: podName(e.ip), namespace },
+    })),
+  } as KubernetesObject;
+}
+
+export function endpoints(namespace: string, name: string, ready: string[], notReady: string[] = [], ports: TestPort[] = HTTP_PORT): KubernetesObject {
+  const address = (ip: string): object => ({ ip, nodeName: 'node-a', targetRef: { kind: 'Pod', name: podName(ip), namespace } });
+  return {
+    apiVersion: 'v1',
+    kind: 'Endpoints',
+    metadata: { name, namespace },
+    subsets: [{
+      ...(ready.length ? { addresses: ready.map(address) } : {}),
+      ...(notReady.length ? { notReadyAddresses: notReady.map(address) } : {}),
+      ports: ports.map((p) => ({ name: p.name, port: p.targetPort, protocol: 'TCP' })),
+    }],
+  } as KubernetesObject;
+}
+
+export interface DiscoverySettings {
+  service: string;
+  namespace: string;
+  port?: string | number;
+  api?: 'endpointslices' | 'endpoints';
+  watchdog?: string;
+}
+
+/** Loopback listeners on ephemeral ports, fast health checks, discovery as given. */
+export function discoveryConfig(d: DiscoverySettings): string {
+  return [
+    'listen: "127.0.0.1:0"',
+    'admin:',
+    '  listen: "127.0.0.1:0"',
+    'healthCheck:',
+    '  interval: 100ms',
+    '  timeout: 100ms',
+    '  healthyThreshold: 1',
+    '  unhealthyThreshold: 2',
+    'discovery:',
+    '  kubernetes:',
+    `    service: ${d.service}`,
+    `    namespace: ${d.namespace}`,
+    ...(d.port !== undefined ? [`    port: ${typeof d.port === 'number' ? d.port : JSON.stringify(d.port)}`] : []),
+    ...(d.api ? [`    api: ${d.api}`] : []),
+    ...(d.watchdog ? [`    watchdog: ${d.watchdog}`] : []),
+    '',
+  ].join('\n');
+}
+
+export interface DiscoveryStatus {
+  kind: string;
+  api: string;
+  namespace: string;
+  service: string;
+  synced: boolean;
+  lastSyncAt: string | null;
+  lastEventAt: string | null;
+  lastError: { at: string; message: string } | null;
+  watchRestarts: number;
+  relists: number;
+  resourceVersion: string | null;
+  endpoints: number;
+  [key: string]: unknown;
+}
+
+export class DiscoverySluice extends SluiceProcess {
+  /** Starts sluice as users do, with --kubeconfig, and waits until discovery has synced. */
+  async startSynced(kubeconfig = env.kubeconfig): Promise<this> {
+    await this.start(0, ['--config', this.configPath, '--kubeconfig', kubeconfig]);
+    await eventually(async () => (await this.discovery()).synced, 'discovery to sync', 15_000);
+    return this;
+  }
+
+  async discovery(): Promise<DiscoveryStatus> {
+    return (await this.status()).discovery as DiscoveryStatus;
+  }
+
+  /** Backends by URL, including those still draining out. */
+  async backends(): Promise<Map<string, StatusBackend>> {
+    return new Map((await this.status()).backends.map((b) => [b.url, b]));
+  }
+}
+
+export function url(ip: string, port = 8080): string {
+  return `http://${ip}:${port}`;
+}
