@@ -1,4 +1,4 @@
-// `npm run bench -- --profile [SECONDS] [CONNECTIONS]`: sluice under `node --cpu-prof`, pinned like
+// `npm run bench -- --profile [SECONDS] [CONNECTIONS] [BACKENDS]`: sluice under `node --cpu-prof`, pinned like
 // in the benchmark, loaded with wrk (small GET) for SECONDS (default 10), then the top self-time
 // functions of the profile. The .cpuprofile stays in bench/results/ (git-ignored) for DevTools.
 
@@ -13,14 +13,15 @@ import { ROOT, startBackends, startSluice, waitAllHealthy } from './lib/servers.
 export async function profile(argv: string[]): Promise<void> {
   const seconds = Number(argv[0] ?? 10);
   const connections = Number(argv[1] ?? 64);
+  const backendCount = Number(argv[2] ?? 3);
   if (!has('wrk')) throw new Error('profiling needs wrk');
   const pin = pinning();
   const dir = mkdtempSync(join(tmpdir(), 'sluice-profile-'));
   const profDir = join(dir, 'prof');
   try {
-    const backends = await startBackends(dir, 3, { wrk: true, haproxy: false, nginx: has('nginx'), go: undefined }, pin.load);
+    const backends = await startBackends(dir, backendCount, { wrk: true, haproxy: false, nginx: has('nginx'), go: undefined }, pin.load);
     const sluice = await startSluice(dir, 'sluice', backends.ports, pin.contender, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${profDir}`] });
-    await waitAllHealthy(sluice.adminUrl, 3);
+    await waitAllHealthy(sluice.adminUrl, backendCount);
     const workload = { id: 'get', title: 'small GET', path: '/', connections };
     await wrk(dir, pin.load, sluice.url, workload, 2);
     const m = await wrk(dir, pin.load, sluice.url, workload, seconds);

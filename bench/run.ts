@@ -73,6 +73,11 @@ function log(line: string): void {
   process.stdout.write(`${line}\n`);
 }
 
+function maxOf(values: number[]): number {
+  const v = values.filter((x) => Number.isFinite(x));
+  return v.length === 0 ? NaN : Math.max(...v);
+}
+
 function median(values: number[]): number {
   const v = values.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
   if (v.length === 0) return NaN;
@@ -215,6 +220,7 @@ class Bench {
     try {
       const m = await work();
       m.cpuUsPerRequest = ((cpuMs(pid) - cpu0) * 1000) / m.requests;
+      if (pid !== undefined) m.peakRssMb = peak;
       return { m, peakRssMb: peak };
     } finally {
       clearInterval(timer);
@@ -381,7 +387,7 @@ export interface ContenderSummary {
   description: string;
   missing?: string;
   /** Medians per workload id. */
-  workloads: Record<string, { rps: number; mbps: number; p50Ms: number; p99Ms: number; p999Ms: number; bad: number; ratioToSluice: number; cpuUsPerRequest: number; rounds: number[] } | undefined>;
+  workloads: Record<string, { rps: number; mbps: number; p50Ms: number; p99Ms: number; p999Ms: number; bad: number; ratioToSluice: number; cpuUsPerRequest: number; peakRssMb: number; rounds: number[] } | undefined>;
   rssUnderLoadMb?: number;
 }
 
@@ -421,6 +427,7 @@ function summarise(bench: Bench, s: SummaryInput): Results {
         bad: series.runs.reduce((sum, m) => sum + (Number.isFinite(m.bad) ? m.bad : 0), 0),
         ratioToSluice: median(series.ratios),
         cpuUsPerRequest: pick('cpuUsPerRequest'),
+        peakRssMb: maxOf(series.runs.map((m) => m.peakRssMb ?? NaN)),
         rounds: series.runs.map((m) => (id === LATENCY.id ? m.p99Ms : m.rps)),
       };
     }

@@ -29,6 +29,8 @@ export interface Measurement {
   targetRate?: number;
   /** CPU time the contender process used per request (when it is a process of ours). */
   cpuUsPerRequest?: number;
+  /** Highest VmRSS of the contender sampled during the run. */
+  peakRssMb?: number;
   error?: string;
 }
 
