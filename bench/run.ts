@@ -23,6 +23,8 @@ interface Args {
   rate: number | undefined;
   out: string;
   keep: boolean;
+  /** Tools to treat as missing (to try the fallbacks): wrk, nginx, haproxy, go. */
+  without: string[];
 }
 
 function parseArgs(argv: string[]): Args {
@@ -35,6 +37,7 @@ function parseArgs(argv: string[]): Args {
     rate: undefined,
     out: join(ROOT, 'bench/results', quick ? 'quick.json' : 'latest.json'),
     keep: false,
+    without: [],
   };
   for (let i = 0; i < argv.length; i++) {
     const value = (): string => {
@@ -51,8 +54,9 @@ function parseArgs(argv: string[]): Args {
       case '--rate': args.rate = Number(value()); break;
       case '--out': args.out = join(process.cwd(), value()); break;
       case '--keep': args.keep = true; break;
+      case '--without': args.without = value().split(','); break;
       case '-h': case '--help':
-        process.stdout.write('npm run bench [-- --quick] [--rounds N] [--seconds S] [--latency-seconds S] [--rate RPS] [--out FILE.json] [--keep]\n');
+        process.stdout.write('npm run bench [-- --quick] [--rounds N] [--seconds S] [--latency-seconds S] [--rate RPS] [--out FILE.json] [--keep] [--without wrk,nginx,haproxy,go] | --profile [SECONDS] [CONNECTIONS] [BACKENDS]\n');
         process.exit(0);
         break;
       default: throw new Error(`unknown argument ${argv[i]} (see bench/README.md)`);
@@ -88,8 +92,10 @@ function median(values: number[]): number {
 // ---------------------------------------------------------------------------------------------
 // Tools
 
-function ensureTools(): Tools {
-  const missing = ['wrk', 'haproxy', 'nginx'].filter((t) => !has(t));
+function ensureTools(without: string[]): Tools {
+  if (without.length > 0) log(`treating as missing (--without): ${without.join(', ')}`);
+  const present = (t: string): boolean => !without.includes(t) && has(t);
+  const missing = ['wrk', 'haproxy', 'nginx'].filter((t) => !without.includes(t) && !has(t));
   if (missing.length > 0) {
     const isRoot = process.getuid?.() === 0;
     if (process.env.SLUICE_BENCH_NO_INSTALL) {
@@ -109,7 +115,7 @@ function ensureTools(): Tools {
       if (r.status !== 0) log('apt-get install failed; the missing tools stay missing');
     }
   }
-  return { wrk: has('wrk'), haproxy: has('haproxy'), nginx: has('nginx'), go: buildGoPeers() };
+  return { wrk: present('wrk'), haproxy: present('haproxy'), nginx: present('nginx'), go: without.includes('go') ? undefined : buildGoPeers() };
 }
 
 function goBinary(): string | undefined {
@@ -259,7 +265,7 @@ async function main(): Promise<void> {
   const load0 = loadavg();
   log(`sluice bench ${args.quick ? '(quick) ' : ''}- ${startedAt.toISOString()} - ${cpus().length} x ${cpus()[0]?.model ?? '?'} - load average ${load0.map((l) => l.toFixed(2)).join(' ')}`);
   if (Number(process.versions.node.split('.')[0]) < 24) throw new Error(`Node 24+ needed (this is ${process.version}); run through npm run bench`);
-  const tools = ensureTools();
+  const tools = ensureTools(args.without);
   const pin = pinning();
   log(pin.contender === undefined
     ? 'pinning: off (taskset missing or one core): every process shares every core'
@@ -327,7 +333,7 @@ async function main(): Promise<void> {
     }
 
     // Sluice variants, each against the default sluice in interleaved rounds (small GET, 64 conns).
-    log('sluice variants: health checks every 100ms, access log on, 100 backends');
+    log('sluice variants: health checks every 100ms, access log on, 100 backends (each against the default sluice)');
     const variants: { name: string; title: string; started: StartedSluice }[] = [];
     const starts: [string, string, number[], Parameters<typeof startSluice>[4]][] = [
       ['health-100ms', 'health checks every 100 ms (vs 10 s)', three, { healthInterval: '100ms' }],
@@ -341,9 +347,14 @@ async function main(): Promise<void> {
       await bench.throughput(started.url, WORKLOADS[0], warm);
     }
     const variantRows = [{ name: 'sluice', url: sluice.url!, pid: sluice.pid }, ...variants.map((v) => ({ name: v.name, url: v.started.url, pid: v.started.proc.child.pid }))];
-    for (let round = 0; round < args.rounds; round++) {
-      for (const v of variantRows) {
-        const { m } = await bench.sampled(v.pid, () => bench.throughput(v.url, WORKLOADS[0], args.seconds));
+    // Twice the rounds at half the length, each round in a rotated order: these costs are a few
+    // percent, and short interleaved runs see the same background load.
+    const variantRounds = args.rounds * 2;
+    const variantSeconds = Math.max(1, Math.round(args.seconds / 2));
+    for (let round = 0; round < variantRounds; round++) {
+      const order = variantRows.map((_, i) => variantRows[(i + round) % variantRows.length]);
+      for (const v of order) {
+        const { m } = await bench.sampled(v.pid, () => bench.throughput(v.url, WORKLOADS[0], variantSeconds));
         bench.record('variants', v.name, m);
         progress(round, 'variant', v.name, m);
       }
