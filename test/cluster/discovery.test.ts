@@ -178,6 +178,30 @@ describe('Kubernetes discovery (real kube-apiserver)', () => {
     expect(sluice.stderr).to.equal(`sluice: service ${NS}/${svc} has no endpoint port 80; a numeric discovery.kubernetes.port is the target (pod) port, not the Service port — its endpoints have ports http (8080), metrics (9090)\n`);
   });
 
+  it('keeps its backends and reports the problem when the Service changes into a shape the config does not fit', async () => {
+    const [a, b] = net.addresses;
+    const svc = `web-${++serial}`;
+    await put(service(NS, svc));
+    await put(endpointSlice(NS, `${svc}-x`, svc, [{ ip: a }]));
+    // No port configured: fine while the Service has exactly one.
+    const sluice = await sluiceFor(discoveryConfig({ service: svc, namespace: NS })).startSynced();
+    await sluice.waitForHealthy(1);
+    await put(service(NS, svc, TWO_PORTS));
+    await put(endpointSlice(NS, `${svc}-x`, svc, [{ ip: a }, { ip: b }], TWO_PORTS));
+    const problem = `service ${NS}/${svc} has several ports (http, metrics); set discovery.kubernetes.port to one of them`;
+    const status = await eventually(async () => {
+      const d = await sluice.discovery();
+      return d.problem === problem ? d : undefined;
+    }, 'the problem to show in /status', 5000);
+    expect(status.lastError?.message).to.equal(problem);
+    expect(status.endpoints).to.equal(1);
+    expect([...(await sluice.backends()).keys()], 'the last backends keep serving').to.deep.equal([url(a)]);
+    expect((await request(`${sluice.proxyUrl}/`)).statusCode).to.equal(200);
+    await put(service(NS, svc));
+    await put(endpointSlice(NS, `${svc}-x`, svc, [{ ip: a }, { ip: b }]));
+    await eventually(async () => (await sluice.discovery()).problem === null && (await sluice.backends()).has(url(b)), 'the problem to clear', 5000);
+  });
+
   it('is synced but not ready for a Service without endpoints, and ready once one appears', async () => {
     const [a] = net.addresses;
     const svc = `web-${++serial}`;

@@ -88,6 +88,8 @@ export class Reflector<T extends KubeObject> {
   private async run(): Promise<void> {
     let needList = true;
     let failures = 0;
+    /** 410s in a row with nothing received in between: a server in that state must not make us spin. */
+    let goneStreak = 0;
     while (!this.stopped) {
       let verb: 'list' | 'watch' = needList ? 'list' : 'watch';
       try {
@@ -100,14 +102,16 @@ export class Reflector<T extends KubeObject> {
           if (this.stopped) break;
         }
         const startedAt = Date.now();
-        const end = await this.watchOnce();
+        const { end, received } = await this.watchOnce();
+        if (received) goneStreak = 0;
         if (end === 'gone') {
           this.log.info({ resourceVersion: this.resourceVersion }, 'watch expired (410 Gone); listing again');
           needList = true;
+          if (++goneStreak > 1) await this.pause(goneStreak - 1);
         } else if (end === 'silent') {
           this.log.warn({ silentMs: this.options.watchdogMs }, 'watch silent for too long; listing again');
           needList = true;
-        } else if (Date.now() - startedAt < 1000) {
+        } else if (Date.now() - startedAt < 1000 && !received) {
           // A server that ends watches at once must not make us spin.
           await this.pause(++failures);
         } else {
@@ -118,6 +122,7 @@ export class Reflector<T extends KubeObject> {
         if (isGone(err)) {
           this.log.info({ resourceVersion: this.resourceVersion }, 'watch expired (410 Gone); listing again');
           needList = true;
+          if (++goneStreak > 1) await this.pause(goneStreak - 1);
           continue;
         }
         // A bad event (not a failed connection) leaves the cache in doubt: list again.
@@ -146,10 +151,12 @@ export class Reflector<T extends KubeObject> {
     this.events.changed(this.objects);
   }
 
-  private async watchOnce(): Promise<WatchEnd> {
+  /** One watch, until it ends. `received`: at least one event (bookmarks too) arrived. */
+  private async watchOnce(): Promise<{ end: WatchEnd; received: boolean }> {
     const controller = new AbortController();
     this.controller = controller;
-    if (this.stopped) return 'ended';
+    let received = false;
+    if (this.stopped) return { end: 'ended', received };
     let silent = false;
     let watchdog: NodeJS.Timeout | undefined;
     const feed = (): void => {
@@ -172,11 +179,12 @@ export class Reflector<T extends KubeObject> {
       this.events.watching?.();
       for await (const line of lines) {
         feed();
-        if (this.apply(line) === 'gone') return 'gone';
+        if (this.apply(line) === 'gone') return { end: 'gone', received };
+        received = true;
       }
-      return 'ended';
+      return { end: 'ended', received };
     } catch (err) {
-      if (silent && !this.stopped) return 'silent';
+      if (silent && !this.stopped) return { end: 'silent', received };
       throw err;
     } finally {
       clearTimeout(watchdog);
