@@ -8,6 +8,21 @@ const BAR_H = 22;
 const GAP = 8;
 const LABEL_W = 120;
 
+function wrap(text: string, width: number): string[] {
+  const out: string[] = [];
+  let line = '';
+  for (const word of text.split(' ')) {
+    if (line && line.length + 1 + word.length > width) {
+      out.push(line);
+      line = `  ${word}`;
+    } else {
+      line = line ? `${line} ${word}` : word;
+    }
+  }
+  if (line) out.push(line);
+  return out;
+}
+
 function esc(s: string): string {
   return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
 }
@@ -26,7 +41,7 @@ interface Bar {
 function panel(x: number, y: number, w: number, title: string, bars: Bar[]): string {
   const max = Math.max(...bars.map((b) => (Number.isFinite(b.value) ? b.value : 0)), 1e-9);
   const plot = w - LABEL_W - 90;
-  const out = [`<text x="${x}" y="${y}" font-size="14" font-weight="bold">${esc(title)}</text>`];
+  const out = [`<text x="${x}" y="${y}" font-size="13" font-weight="bold">${esc(title)}</text>`];
   bars.forEach((b, i) => {
     const top = y + 14 + i * (BAR_H + GAP);
     out.push(`<text x="${x + LABEL_W - 8}" y="${top + 16}" font-size="13" text-anchor="end">${esc(b.name)}</text>`);
@@ -64,16 +79,17 @@ export function renderChart(r: Results): string {
     `medians of ${r.settings.rounds} interleaved rounds, ${r.settings.secondsPerRun}s per run; each contender one process/thread/worker; ${r.settings.pinning}; backends: ${r.settings.backends}`,
     `sluice: idle RSS ${num(s.idleRssMb)} MB, ${num(s.rssUnderLoadMb)} MB at 256 connections, start-to-ready ${num(s.startToReadyMs.median)} ms; cost of ${s.costs.map((c) => `${c.name} ${num(c.costPercent, 1)}%`).join(', ')}`,
   ];
-  const height = 50 + panelH * 2 + footer.length * 16 + 10;
+  const lines = footer.flatMap((line) => wrap(line, 150));
+  const height = 50 + panelH * 2 + lines.length * 16 + 10;
   const body = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="Helvetica, Arial, sans-serif">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="20" y="28" font-size="18" font-weight="bold">sluice benchmark: one core per contender</text>`,
-    panel(20, 60, half, 'small GET, 64 connections: req/s (x sluice)', rpsBars),
-    panel(40 + half, 60, half, `p99 latency at ${num(r.settings.rate)} req/s, open loop (lower is better)`, p99Bars),
+    panel(20, 60, half, 'small GET, 64 conns: req/s (x sluice), higher is better', rpsBars),
+    panel(40 + half, 60, half, `p99 ms at ${num(r.settings.rate)} req/s (open loop), lower is better`, p99Bars),
     panel(20, 60 + panelH, half, '1 MiB response, 8 connections: req/s', bigBars),
     panel(40 + half, 60 + panelH, half, 'POST 64 KiB, 32 connections: req/s', postBars),
-    ...footer.map((line, i) => `<text x="20" y="${50 + panelH * 2 + i * 16}" font-size="11" fill="#444">${esc(line)}</text>`),
+    ...lines.map((line, i) => `<text x="20" y="${50 + panelH * 2 + i * 16}" font-size="11" fill="#444">${esc(line)}</text>`),
     '</svg>',
     '',
   ];
