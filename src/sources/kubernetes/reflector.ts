@@ -2,7 +2,8 @@
 //   list → watch from the list's resourceVersion (bookmarks on, server-side timeout jittered)
 //   → on a normal end, watch again from the last resourceVersion seen
 //   → on 410 Gone (HTTP status or ERROR event), list again
-//   → on any other error, back off exponentially with jitter (capped) and retry
+//   → on any other error, back off exponentially with jitter (capped) and watch again from the
+//     last resourceVersion (a broken connection loses nothing; a bad event lists again)
 //   → a watchdog lists again when nothing at all (not even a bookmark) arrived for watchdogMs.
 // The JavaScript client's informers can stop silently when a connection dies; this loop only
 // ends when stop() is called.
