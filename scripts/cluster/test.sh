@@ -30,9 +30,17 @@ export SLUICE_CLUSTER_DIR
 SLUICE_CLUSTER_DIR="$(mktemp -d "${TMPDIR:-/tmp}/sluice-cluster-test.XXXXXX")"
 STARTED=$SECONDS
 STATUS=1
+TEST_PGID=""
 
 cleanup() {
-  local ns pid
+  local ns pid i
+  # The test run's process group: mocha and whatever a failed or interrupted test left running
+  # (sluice processes, backend servers). SIGTERM first, so sluice shuts down cleanly.
+  if [[ -n "$TEST_PGID" ]] && kill -0 -- "-$TEST_PGID" 2>/dev/null; then
+    kill -TERM -- "-$TEST_PGID" 2>/dev/null || true
+    for ((i = 0; i < 50; i++)); do kill -0 -- "-$TEST_PGID" 2>/dev/null || break; sleep 0.1; done
+    kill -KILL -- "-$TEST_PGID" 2>/dev/null || true
+  fi
   # Network namespaces a killed run left behind (the suite removes its own), with their servers.
   for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E "^sluice-test-${RUN}-" || true); do
     for pid in $(ip netns pids "$ns" 2>/dev/null); do kill "$pid" 2>/dev/null || true; done
@@ -56,10 +64,17 @@ log "starting etcd + kube-apiserver ${SLUICE_K8S_VERSION:-}"
 eval "$(scripts/cluster/control-plane.sh start)"
 
 REPORT="$SLUICE_CLUSTER_DIR/mocha.out"
-set +e
-mocha --config test/cluster/.mocharc.json "$@" 2>&1 | tee "$REPORT"
-STATUS=${PIPESTATUS[0]}
-set -e
+RC_FILE="$SLUICE_CLUSTER_DIR/mocha.rc"
+# In a process group of its own (job control on), so cleanup can end everything the tests
+# started, and `wait` below returns at once when this script gets a signal.
+set -m
+# Temporary files of the tests (sluice configs, kubeconfigs) live in the state dir and go with it.
+mkdir -p "$SLUICE_CLUSTER_DIR/tmp"
+{ TMPDIR="$SLUICE_CLUSTER_DIR/tmp" mocha --config test/cluster/.mocharc.json "$@" 2>&1; echo "$?" >"$RC_FILE"; } | tee "$REPORT" &
+set +m
+TEST_PGID="$(ps -o pgid= -p "$!" | tr -d ' ')"
+wait "$!" || true
+STATUS="$(cat "$RC_FILE" 2>/dev/null || echo 1)"
 
 count() { { grep -Eo "^ *[0-9]+ $1" "$REPORT" || true; } | grep -Eo '[0-9]+' | tail -1 || true; }
 passed="$(count passing)"
