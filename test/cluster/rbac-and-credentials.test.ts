@@ -3,13 +3,15 @@
 // sentence and exit code 1; a credentials file that cannot be used, with exit code 2.
 
 import { expect } from 'chai';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { KubernetesObject } from '@kubernetes/client-node';
+import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { request } from 'undici';
 import { eventually } from '../helpers/eventually.ts';
+import { SLUICE_BIN } from '../helpers/sluice-process.ts';
 import { BackendNet } from './helpers/backend-net.ts';
 import { apply, ensureNamespace, env, kubectlOk, remove, writeTokenKubeconfig } from './helpers/cluster.ts';
 import { DiscoverySluice, discoveryConfig, endpointSlice, service, url, type DiscoverySettings } from './helpers/discovery.ts';
@@ -103,6 +105,49 @@ describe('RBAC and credentials (real kube-apiserver)', () => {
     const { serviceAccount } = await applyIdentity(await kustomizeDeploy(), DEPLOY_NS);
     const kubeconfig = writeTokenKubeconfig(join(dir, 'deploy-sa.kubeconfig'), await tokenFor(serviceAccount, DEPLOY_NS));
     await servesWith(kubeconfig, DEPLOY_NS);
+  });
+
+  it('runs in-cluster with the pod\'s service account token, CA and namespace, without a kubeconfig', async () => {
+    const { serviceAccount } = await applyIdentity(await helmTemplate(CHART_NS, ['--set', 'discovery.service=web']), CHART_NS);
+    // What the kubelet mounts into a pod, mounted the same way for this one process: a private
+    // mount namespace with a tmpfs on /run (/var/run), so the host is not touched.
+    const mounted = join(dir, 'serviceaccount');
+    mkdirSync(mounted, { recursive: true });
+    writeFileSync(join(mounted, 'token'), await tokenFor(serviceAccount, CHART_NS));
+    copyFileSync(env.caFile, join(mounted, 'ca.crt'));
+    writeFileSync(join(mounted, 'namespace'), CHART_NS);
+    const config = join(dir, 'in-cluster.yaml');
+    writeFileSync(config, discoveryConfig({ service: 'web', port: 'http' }));
+    const { KUBECONFIG: _ignored, ...hostEnv } = process.env;
+    const child = spawn('unshare', [
+      '--mount', '--propagation', 'private', 'sh', '-c',
+      'mount -t tmpfs tmpfs /run && mkdir -p /run/secrets/kubernetes.io/serviceaccount && cp "$1"/* /run/secrets/kubernetes.io/serviceaccount/ && shift && exec "$@"',
+      'sh', mounted, process.execPath, SLUICE_BIN, '--config', config,
+    ], {
+      env: { ...hostEnv, KUBERNETES_SERVICE_HOST: '127.0.0.1', KUBERNETES_SERVICE_PORT: new URL(env.server).port },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (c: string) => { stdout += c; });
+    child.stderr.setEncoding('utf8').on('data', (c: string) => { stderr += c; });
+    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+    try {
+      const admin = await eventually(() => {
+        if (child.exitCode !== null) throw new Error(`sluice exited ${child.exitCode}: ${stderr}`);
+        return /"address":"([^"]+)","msg":"admin listening"/.exec(stdout)?.[1];
+      }, 'the admin listener');
+      const status = await eventually(async () => {
+        const s = (await (await fetch(`http://${admin}/status`)).json()) as { discovery: Record<string, unknown>; backends: { url: string; healthy: boolean }[] };
+        return s.discovery.synced && s.backends.some((b) => b.healthy) ? s : undefined;
+      }, 'discovery to sync in-cluster', 15_000);
+      expect(status.discovery).to.include({ namespace: CHART_NS, server: `https://127.0.0.1:${new URL(env.server).port}`, endpoints: 1, lastError: null });
+      expect(status.backends.map((b) => b.url)).to.deep.equal([url(net.addresses[0])]);
+      expect(stdout).to.contain('"credentials":"the in-cluster service account"');
+    } finally {
+      child.kill('SIGTERM');
+      await exited;
+    }
   });
 
   it('exits 1 naming the missing permission when the ServiceAccount has no RoleBinding', async () => {

@@ -74,7 +74,8 @@ export function endpoints(namespace: string, name: string, ready: string[], notR
 
 export interface DiscoverySettings {
   service: string;
-  namespace: string;
+  /** Omitted: sluice's default (the pod's namespace in-cluster, else "default"). */
+  namespace?: string;
   port?: string | number;
   api?: 'endpointslices' | 'endpoints';
   watchdog?: string;
@@ -94,7 +95,7 @@ export function discoveryConfig(d: DiscoverySettings): string {
     'discovery:',
     '  kubernetes:',
     `    service: ${d.service}`,
-    `    namespace: ${d.namespace}`,
+    ...(d.namespace ? [`    namespace: ${d.namespace}`] : []),
     ...(d.port !== undefined ? [`    port: ${typeof d.port === 'number' ? d.port : JSON.stringify(d.port)}`] : []),
     ...(d.api ? [`    api: ${d.api}`] : []),
     ...(d.watchdog ? [`    watchdog: ${d.watchdog}`] : []),
