@@ -77,7 +77,7 @@ export function renderChart(r: Results): string {
     `${r.date.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (quick run)' : ''} - ${r.machine.nproc} x ${r.machine.cpu}, Linux ${r.machine.kernel}, load avg at start ${r.machine.loadAverageStart.join(' ')}`,
     `node ${r.versions.node}, sluice ${r.versions.sluice} (${r.versions.commit}), undici ${r.versions.undici}, http-proxy ${r.versions['http-proxy']}; ${r.versions.haproxy}; ${r.versions.nginx}; ${r.versions.go}; ${r.versions.wrk}`,
     `medians of ${r.settings.rounds} interleaved rounds, ${r.settings.secondsPerRun}s per run; each contender one process/thread/worker; ${r.settings.pinning}; backends: ${r.settings.backends}`,
-    `sluice: idle RSS ${num(s.idleRssMb)} MB, ${num(s.rssUnderLoadMb)} MB at 256 connections, start-to-ready ${num(s.startToReadyMs.median)} ms; cost of ${s.costs.map((c) => `${c.name} ${num(c.costPercent, 1)}%`).join(', ')}`,
+    `sluice: idle RSS ${num(s.idleRssMb)} MB, ${num(s.rss256.peakRssMb)} MB at 256 connections (fresh process), start-to-ready ${num(s.startToReadyMs.median)} ms; cost of ${s.costs.map((c) => `${c.name} ${num(c.costPercent, 1)}%`).join(', ')}`,
   ];
   const lines = footer.flatMap((line) => wrap(line, 150));
   const height = 50 + panelH * 2 + lines.length * 16 + 10;
