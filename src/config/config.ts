@@ -31,7 +31,7 @@ export interface KubernetesDiscoveryConfig {
   service: string;
   /** undefined: the pod's own namespace in-cluster, else "default". */
   namespace: string | undefined;
-  /** A Service port's name or number; undefined when the Service has one port. */
+  /** A Service port's name, or the target (pod) port's number; undefined when the Service has one port. */
   port: string | number | undefined;
   api: KubernetesApi;
   /** Relist when the watch has been silent this long. */
