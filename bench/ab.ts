@@ -1,5 +1,5 @@
 // A/B of two sluice trees under the same conditions, for commit messages:
-//   node bench/ab.ts OTHER_TREE [ROUNDS] [SECONDS] [CONNECTIONS]
+//   node bench/ab.ts OTHER_TREE [ROUNDS] [SECONDS] [CONNECTIONS] [BACKENDS]
 // OTHER_TREE holds the "before" (e.g. `git archive HEAD~1 src bin package.json | tar -x -C /tmp/before`
 // with node_modules linked); this tree is "after". Runs are interleaved A B A B ...; prints medians
 // and the median of per-round ratios. Same pinning and backends as npm run bench.
@@ -11,11 +11,12 @@ import { wrk } from './lib/load.ts';
 import { cpuMs, killAll, memoryOf, pinning, stopProcess } from './lib/procs.ts';
 import { ROOT, startBackends, startSluice, waitAllHealthy } from './lib/servers.ts';
 
-const [other, roundsArg, secondsArg, connArg] = process.argv.slice(2);
-if (!other) throw new Error('usage: node bench/ab.ts OTHER_TREE [ROUNDS] [SECONDS] [CONNECTIONS]');
+const [other, roundsArg, secondsArg, connArg, backendsArg] = process.argv.slice(2);
+if (!other) throw new Error('usage: node bench/ab.ts OTHER_TREE [ROUNDS] [SECONDS] [CONNECTIONS] [BACKENDS]');
 const rounds = Number(roundsArg ?? 6);
 const seconds = Number(secondsArg ?? 3);
 const connections = Number(connArg ?? 64);
+const backendCount = Number(backendsArg ?? 3);
 const pin = pinning();
 const dir = mkdtempSync(join(tmpdir(), 'sluice-ab-'));
 const median = (v: number[]): number => {
@@ -23,11 +24,11 @@ const median = (v: number[]): number => {
   return s.length % 2 ? s[s.length >> 1] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
 try {
-  const backends = await startBackends(dir, 3, { wrk: true, haproxy: false, nginx: true, go: undefined }, pin.load);
+  const backends = await startBackends(dir, backendCount, { wrk: true, haproxy: false, nginx: true, go: undefined }, pin.load);
   const a = await startSluice(dir, 'before', backends.ports, pin.contender, { bin: join(other, 'bin/sluice.js') });
   const b = await startSluice(dir, 'after', backends.ports, pin.contender, { bin: join(ROOT, 'bin/sluice.js') });
-  await waitAllHealthy(a.adminUrl, 3);
-  await waitAllHealthy(b.adminUrl, 3);
+  await waitAllHealthy(a.adminUrl, backendCount);
+  await waitAllHealthy(b.adminUrl, backendCount);
   const workload = { id: 'ab', title: 'small GET', path: '/', connections };
   for (const s of [a, b]) await wrk(dir, pin.load, s.url, workload, 2);
   const rps: [number[], number[]] = [[], []];
