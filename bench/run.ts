@@ -9,7 +9,7 @@
 import { spawnSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
-import { dirname, join, relative } from 'node:path';
+import { dirname, join, relative, resolve } from 'node:path';
 import { renderChart } from './lib/chart.ts';
 import { loadgen, wrk, type Measurement, type Workload } from './lib/load.ts';
 import { cpuMs, has, killAll, memoryOf, pinning, sleep, stopProcess, type Pinning } from './lib/procs.ts';
@@ -52,7 +52,7 @@ function parseArgs(argv: string[]): Args {
       case '--seconds': args.seconds = Math.max(1, Math.round(Number(value()))); break;
       case '--latency-seconds': args.latencySeconds = Math.max(1, Math.round(Number(value()))); break;
       case '--rate': args.rate = Number(value()); break;
-      case '--out': args.out = join(process.cwd(), value()); break;
+      case '--out': args.out = resolve(value()); break;
       case '--keep': args.keep = true; break;
       case '--without': args.without = value().split(','); break;
       case '-h': case '--help':
