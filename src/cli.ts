@@ -8,6 +8,7 @@ import { Demo } from './demo/demo.ts';
 import { SluiceError, UsageError } from './errors.ts';
 import { createLogger, LOG_LEVELS } from './log.ts';
 import { Sluice } from './sluice.ts';
+import { keepYoungGenerationSmall } from './young-generation.ts';
 
 const HELP = `sluice: an HTTP load balancer for Kubernetes and beyond
 
@@ -93,6 +94,7 @@ async function run(args: Args): Promise<number> {
       return 0;
     }
     case 'demo': {
+      keepYoungGenerationSmall();
       const log = createLogger(args.logLevel);
       const demo = new Demo(log);
       await demo.start();
@@ -100,6 +102,7 @@ async function run(args: Args): Promise<number> {
     }
     case 'run': {
       const config = loadConfigFile(args.config);
+      keepYoungGenerationSmall();
       const log = createLogger(args.logLevel);
       const sluice = new Sluice(config, log, {
         configText: readFileSync(config.file, 'utf8'),
