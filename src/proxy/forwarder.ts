@@ -134,7 +134,11 @@ class Exchange implements Dispatcher.DispatchHandler {
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     const backend = this.backend;
     this.release();
-    if (this.clientGone || err instanceof ClientGoneError || backend === undefined) return;
+    if (this.clientGone || err instanceof ClientGoneError || backend === undefined) {
+      // 499, as nginx logs it: the client closed the connection before the response was done.
+      if (this.forwarder.state.accessLog) this.logAccess(499, 'client disconnected');
+      return;
+    }
     const { pool, retries } = this.forwarder.state;
     const kind = classifyUpstreamError(err);
     const reason = describeError(err, this.forwarder.state.responseTimeoutMs);
