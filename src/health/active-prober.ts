@@ -5,6 +5,7 @@ import { Agent, request } from 'undici';
 import type { HealthCheckConfig } from '../config/config.ts';
 import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
+import { describeError } from '../pool/connection-errors.ts';
 
 export class ActiveProber {
   private readonly pool: Pool;
@@ -79,14 +80,4 @@ export class ActiveProber {
     });
     this.schedule(backend, intervalMs);
   }
-}
-
-export function describeError(err: unknown, timeoutMs?: number): string {
-  const e = err as { name?: string; code?: string; message?: string; cause?: { code?: string } };
-  if (e.name === 'TimeoutError' || e.code === 'UND_ERR_HEADERS_TIMEOUT') return timeoutMs ? `timeout after ${timeoutMs}ms` : 'timeout';
-  if (e.code === 'UND_ERR_CONNECT_TIMEOUT') return 'connect timeout';
-  const code = e.code ?? e.cause?.code;
-  if (code === 'ECONNREFUSED') return 'connection refused';
-  if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return 'connection reset';
-  return code ?? e.message ?? String(err);
 }

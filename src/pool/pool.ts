@@ -155,7 +155,6 @@ export class Pool {
     const state: BackendState = backend.state;
     const level = state === 'unhealthy' ? 'warn' : 'info';
     this.log[level]({ backend: backend.url, state, reason }, 'backend state changed');
-    this.recompute();
   }
 
   private finishDraining(backend: Backend): void {

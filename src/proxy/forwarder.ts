@@ -7,7 +7,7 @@ import type { Logger } from 'pino';
 import type { Balancer } from '../balancer/balancer.ts';
 import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
-import { describeError } from '../health/active-prober.ts';
+import { describeError } from '../pool/connection-errors.ts';
 import { downstreamResponseHeaderList, upstreamRequestHeaders } from './headers.ts';
 import { classifyUpstreamError, sendError } from './upstream-errors.ts';
 

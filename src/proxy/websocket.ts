@@ -6,7 +6,7 @@ import type { Duplex } from 'node:stream';
 import httpProxy from 'http-proxy';
 import type { Forwarder } from './forwarder.ts';
 import { classifyUpstreamError } from './upstream-errors.ts';
-import { describeError } from '../health/active-prober.ts';
+import { describeError } from '../pool/connection-errors.ts';
 
 const UNAVAILABLE_BODY = 'Service Unavailable: no healthy backend.\n';
 const UNAVAILABLE = `HTTP/1.1 503 Service Unavailable\r\nContent-Type: text/plain; charset=utf-8\r\nConnection: close\r\nContent-Length: ${UNAVAILABLE_BODY.length}\r\n\r\n${UNAVAILABLE_BODY}`;
