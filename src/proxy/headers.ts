@@ -66,11 +66,3 @@ export function downstreamResponseHeaderList(headers: IncomingHttpHeaders): (str
   }
   return out;
 }
-
-/** The same as downstreamResponseHeaderList, as a fresh object. */
-export function downstreamResponseHeaders(headers: IncomingHttpHeaders): IncomingHttpHeaders {
-  const list = downstreamResponseHeaderList(headers);
-  const out: IncomingHttpHeaders = {};
-  for (let i = 0; i < list.length; i += 2) out[list[i] as string] = list[i + 1];
-  return out;
-}

@@ -36,8 +36,8 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
-/** A config for tests: loopback listeners on ephemeral ports, fast health checks. */
-export function testConfig(backends: string[], extra = ''): string {
+/** Loopback listeners on ephemeral ports and fast health checks: the top of every test config. */
+export function testPreamble(healthyThreshold = 2): string[] {
   return [
     'listen: "127.0.0.1:0"',
     'admin:',
@@ -45,8 +45,15 @@ export function testConfig(backends: string[], extra = ''): string {
     'healthCheck:',
     '  interval: 100ms',
     '  timeout: 100ms',
-    '  healthyThreshold: 2',
+    `  healthyThreshold: ${healthyThreshold}`,
     '  unhealthyThreshold: 2',
+  ];
+}
+
+/** A config for tests: the preamble, `extra` top-level YAML, then the static backends. */
+export function testConfig(backends: string[], extra = ''): string {
+  return [
+    ...testPreamble(),
     extra,
     'backends:',
     ...backends.map((url) => `  - url: ${url}`),

@@ -2,7 +2,7 @@
 
 import type { KubernetesObject } from '@kubernetes/client-node';
 import { eventually } from '../../helpers/eventually.ts';
-import { SluiceProcess, type StatusBackend } from '../../helpers/sluice-process.ts';
+import { SluiceProcess, testPreamble, type StatusBackend } from '../../helpers/sluice-process.ts';
 import { apply, env } from './cluster.ts';
 
 export type EndpointCondition = 'ready' | 'not-ready' | 'terminating' | 'terminating-not-serving';
@@ -84,14 +84,7 @@ export interface DiscoverySettings {
 /** Loopback listeners on ephemeral ports, fast health checks, discovery as given. */
 export function discoveryConfig(d: DiscoverySettings): string {
   return [
-    'listen: "127.0.0.1:0"',
-    'admin:',
-    '  listen: "127.0.0.1:0"',
-    'healthCheck:',
-    '  interval: 100ms',
-    '  timeout: 100ms',
-    '  healthyThreshold: 1',
-    '  unhealthyThreshold: 2',
+    ...testPreamble(1),
     'discovery:',
     '  kubernetes:',
     `    service: ${d.service}`,
