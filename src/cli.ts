@@ -1,12 +1,13 @@
 // argv → config → start → exit code. 0: clean shutdown; 1: runtime failure; 2: bad config or usage.
 
 import { readFileSync } from 'node:fs';
-import type { LevelWithSilent, Logger } from 'pino';
+import type { LevelWithSilent } from 'pino';
 import { loadConfigFile } from './config/load.ts';
 import { formatDuration } from './config/duration.ts';
 import { Demo } from './demo/demo.ts';
 import { SluiceError, UsageError } from './errors.ts';
 import { createLogger, LOG_LEVELS } from './log.ts';
+import { Signals, runUntilStopped } from './signals.ts';
 import { Sluice } from './sluice.ts';
 import { keepYoungGenerationSmall } from './young-generation.ts';
 
@@ -78,7 +79,7 @@ function version(): string {
   return pkg.version;
 }
 
-async function run(args: Args): Promise<number> {
+async function run(args: Args, signals: Signals): Promise<number> {
   switch (args.command) {
     case 'help':
       process.stdout.write(HELP);
@@ -97,8 +98,7 @@ async function run(args: Args): Promise<number> {
       keepYoungGenerationSmall();
       const log = createLogger(args.logLevel);
       const demo = new Demo(log);
-      await demo.start();
-      return untilSignal(log, (reason) => demo.stop(reason), undefined);
+      return runUntilStopped(signals, log, demo.start(), (reason) => demo.stop(reason));
     }
     case 'run': {
       const config = loadConfigFile(args.config);
@@ -109,41 +109,19 @@ async function run(args: Args): Promise<number> {
         watchConfig: true,
         discovery: { kubeconfig: args.kubeconfig, context: args.context },
       });
-      await sluice.start();
-      log.info({ version: version(), config: config.file, backends: config.backends.length }, 'sluice started');
-      return untilSignal(log, (reason) => sluice.shutdown(reason), () => sluice.reload());
+      const started = sluice.start().then(() => {
+        log.info({ version: version(), config: config.file, backends: config.backends.length }, 'sluice started');
+      });
+      return runUntilStopped(signals, log, started, (reason) => sluice.shutdown(reason), () => sluice.reload());
     }
   }
 }
 
-/** Resolves with the exit code once a SIGTERM/SIGINT-triggered shutdown has finished. */
-function untilSignal(log: Logger, stop: (reason: string) => Promise<void>, reload: (() => Promise<void>) | undefined): Promise<number> {
-  return new Promise((resolve) => {
-    let stopping = false;
-    const onStop = (signal: NodeJS.Signals): void => {
-      if (stopping) {
-        log.warn({ signal }, 'second signal: exiting now');
-        process.exit(1);
-      }
-      stopping = true;
-      stop(signal).then(() => resolve(0), (err) => {
-        log.error({ err }, 'shutdown failed');
-        resolve(1);
-      });
-    };
-    process.on('SIGTERM', onStop);
-    process.on('SIGINT', onStop);
-    process.on('SIGHUP', () => {
-      log.info('SIGHUP: reloading config');
-      void reload?.();
-    });
-  });
-}
-
 export async function main(argv: string[]): Promise<void> {
+  const signals = new Signals();
   let code: number;
   try {
-    code = await run(parseArgs(argv));
+    code = await run(parseArgs(argv), signals);
   } catch (err) {
     if (!(err instanceof SluiceError)) throw err;
     process.stderr.write(`sluice: ${err.message}\n`);

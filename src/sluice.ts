@@ -2,17 +2,18 @@
 // admin reading snapshots; applies reloads; shuts down without dropping requests.
 
 import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { Server as NetServer, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createAdminServer } from './admin/admin-server.ts';
 import type { AdminView, DiscoveryStatus } from './admin/status.ts';
-import { createBalancer } from './balancer/balancer.ts';
 import type { Config, ListenAddress } from './config/config.ts';
 import { SluiceError } from './errors.ts';
 import { ActiveProber } from './health/active-prober.ts';
 import { Pool } from './pool/pool.ts';
+import { ClientConnections } from './proxy/client-connections.ts';
 import { Forwarder } from './proxy/forwarder.ts';
-import { UpgradeTunnel } from './proxy/websocket.ts';
+import { shouldUpgrade, UpgradeTunnels } from './proxy/tunnel.ts';
+import { buildRuntime, restartNeeded, RuntimeRef, type Runtime } from './runtime.ts';
 import { ConfigFileSource } from './sources/config-file-source.ts';
 import { startDiscovery, type DiscoveryOptions, type DiscoverySource } from './sources/discovery.ts';
 
@@ -25,18 +26,24 @@ export interface SluiceOptions {
 }
 
 const STATIC_SOURCE = 'config';
+/** At shutdown, a keep-alive connection is closed once it has been between requests this long. */
+const SHUTDOWN_IDLE_CLOSE_MS = 1_000;
 
 export class Sluice implements AdminView {
   readonly pool: Pool;
   readonly startedAt = Date.now();
   configLoadedAt = Date.now();
   lastReloadError: { at: number; message: string } | undefined;
-  private config: Config;
+  /** Keys changed in the file that only a restart applies. */
+  pendingRestart: string[] = [];
+  private readonly runtime: RuntimeRef;
   private readonly log: Logger;
   private readonly options: SluiceOptions;
   private readonly prober: ActiveProber;
   private readonly forwarder: Forwarder;
+  private readonly tunnels: UpgradeTunnels;
   private readonly proxyServer: Server;
+  private readonly connections: ClientConnections;
   private readonly adminServer: Server;
   private configSource: ConfigFileSource | undefined;
   private discovery: DiscoverySource | undefined;
@@ -46,46 +53,39 @@ export class Sluice implements AdminView {
   adminAddress = '';
 
   constructor(config: Config, log: Logger, options: SluiceOptions = {}) {
-    this.config = config;
+    this.runtime = new RuntimeRef(buildRuntime(config));
     this.log = log;
     this.options = options;
-    this.pool = new Pool(log, { connectMs: config.timeouts.connectMs }, config.healthCheck);
-    this.prober = new ActiveProber(this.pool, config.healthCheck);
+    this.pool = new Pool(log, () => this.runtime.current.pool);
+    this.prober = new ActiveProber(this.pool, () => this.runtime.current.config.healthCheck);
     this.pool.events = {
       added: (backend) => this.prober.start(backend),
       removed: (backend) => this.prober.stop(backend),
     };
-    this.forwarder = new Forwarder({
-      pool: this.pool,
-      balancer: createBalancer(config.balancer),
-      retries: config.retries,
-      responseTimeoutMs: config.timeouts.responseMs,
-      accessLog: config.accessLog,
-      shuttingDown: false,
-      log,
-    });
+    this.forwarder = new Forwarder(this.pool, this.runtime, log);
+    this.tunnels = new UpgradeTunnels(this.forwarder);
+    const { clientHeaderMs } = config.timeouts;
     this.proxyServer = createServer({
-      keepAliveTimeout: config.timeouts.clientIdleMs,
-      // Large uploads may take long; slow-header attacks are still cut by headersTimeout.
-      requestTimeout: 0,
+      // How often Node checks for request heads that take longer than timeouts.clientHeader.
+      connectionsCheckingInterval: Math.min(1000, Math.max(100, Math.floor(clientHeaderMs / 4))),
+      shouldUpgradeCallback: shouldUpgrade,
     }, this.forwarder.handle);
-    this.proxyServer.on('upgrade', new UpgradeTunnel(this.forwarder).handle);
-    this.proxyServer.on('clientError', (err: NodeJS.ErrnoException, socket) => {
-      if (err.code === 'ECONNRESET' || !socket.writable) {
-        socket.destroy();
-        return;
-      }
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
-    });
+    this.proxyServer.on('upgrade', this.tunnels.handle);
+    this.connections = new ClientConnections(this.proxyServer);
+    this.applyServerSettings(this.runtime.current);
     this.adminServer = createAdminServer(this);
   }
 
+  private get config(): Config {
+    return this.runtime.current.config;
+  }
+
   get shuttingDown(): boolean {
-    return this.forwarder.state.shuttingDown;
+    return this.forwarder.shuttingDown;
   }
 
   get balancerName(): string {
-    return this.forwarder.state.balancer.name;
+    return this.runtime.current.balancer.name;
   }
 
   get configFile(): string {
@@ -96,8 +96,10 @@ export class Sluice implements AdminView {
     return this.discovery?.status();
   }
 
+  /** Every configured source has handed over its first complete set (false while one is still starting). */
   discoverySynced(): boolean {
-    return this.discovery?.synced ?? true;
+    if (this.config.discovery.kubernetes === undefined) return true;
+    return this.discovery?.synced ?? false;
   }
 
   async start(): Promise<void> {
@@ -128,28 +130,34 @@ export class Sluice implements AdminView {
     return this.configSource?.reload(true) ?? Promise.resolve();
   }
 
+  /** A valid new config: one new runtime snapshot, swapped in here and nowhere else. */
   private apply(next: Config): void {
-    const prev = this.config;
-    for (const [what, a, b] of [['listen', prev.listen, next.listen], ['admin.listen', prev.admin.listen, next.admin.listen]] as const) {
-      if (a.text !== b.text) this.log.warn({ key: what, running: a.text, wanted: b.text }, 'listen addresses change only on restart');
-    }
-    if (JSON.stringify(prev.discovery) !== JSON.stringify(next.discovery)) {
-      this.log.warn({ key: 'discovery' }, 'discovery settings change only on restart');
-    }
-    const state = this.forwarder.state;
-    if (prev.balancer !== next.balancer) state.balancer = createBalancer(next.balancer);
-    state.retries = next.retries;
-    state.responseTimeoutMs = next.timeouts.responseMs;
-    state.accessLog = next.accessLog;
-    this.prober.update(next.healthCheck);
-    this.pool.thresholds = next.healthCheck;
-    this.pool.setConnectionSettings({ connectMs: next.timeouts.connectMs });
-    this.pool.reconcile(STATIC_SOURCE, next.backends);
+    const previous = this.runtime.current;
+    const running = previous.config;
+    this.pendingRestart = restartNeeded(running, next);
+    for (const key of this.pendingRestart) this.log.warn({ key }, 'this setting changes only on restart');
     // Keep what cannot change live, so /status says what is really running.
-    this.config = { ...next, listen: prev.listen, admin: prev.admin, discovery: prev.discovery };
+    const effective: Config = { ...next, listen: running.listen, admin: running.admin, discovery: running.discovery };
+    const runtime = buildRuntime(effective, previous);
+    this.runtime.current = runtime;
+    this.applyServerSettings(runtime);
+    this.pool.settingsChanged();
+    this.prober.settingsChanged();
+    this.pool.reconcile(STATIC_SOURCE, next.backends);
     this.configLoadedAt = Date.now();
     this.lastReloadError = undefined;
     this.log.info({ file: next.file, backends: next.backends.length }, 'config reloaded');
+  }
+
+  /** The listener's own settings; Node reads each of them per connection or per request. */
+  private applyServerSettings(runtime: Runtime): void {
+    const { timeouts } = runtime.config;
+    const server = this.proxyServer;
+    server.keepAliveTimeout = timeouts.clientIdleMs;
+    server.headersTimeout = timeouts.clientHeaderMs;
+    // The whole request may take long (large uploads); timeouts.idle cuts one that stops moving.
+    server.requestTimeout = 0;
+    server.maxConnections = runtime.maxConnections;
   }
 
   private rejectReload(message: string): void {
@@ -168,23 +176,26 @@ export class Sluice implements AdminView {
 
   private async drainAndClose(reason: string): Promise<void> {
     const { delayMs, drainTimeoutMs } = this.config.shutdown;
-    this.forwarder.state.shuttingDown = true;
+    this.forwarder.shuttingDown = true;
     this.log.info({ reason, delayMs, drainTimeoutMs }, 'shutting down');
     this.configSource?.stop();
     if (delayMs > 0) await new Promise((resolve) => setTimeout(resolve, delayMs));
     const deadline = Date.now() + drainTimeoutMs;
-    const closed = new Promise<void>((resolve) => this.proxyServer.close(() => resolve()));
-    let serverClosed = false;
-    void closed.then(() => { serverClosed = true; });
-    // Keep-alive connections close as soon as their current response is done.
-    while (Date.now() < deadline && !(serverClosed && this.inflight() === 0)) {
-      this.proxyServer.closeIdleConnections();
+    // net.Server's close only stops accepting: http.Server's would also close idle keep-alive
+    // connections at once, under a request a client may be sending right now.
+    let listenerClosed = false;
+    stopAccepting(this.proxyServer, () => { listenerClosed = true; });
+    // Every response from now on says "Connection: close"; connections between requests are
+    // closed once they have been idle a moment. Tunnels are closed when no HTTP request is left.
+    while (Date.now() < deadline && !(listenerClosed && this.pool.inflight === 0)) {
+      if (this.pool.inflight === this.tunnels.size) this.tunnels.closeAll();
+      this.connections.closeIdle(SHUTDOWN_IDLE_CLOSE_MS);
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
-    const left = this.inflight();
-    if (left > 0 || !serverClosed) {
-      this.log.warn({ inflight: left }, 'drain timeout passed; closing remaining connections');
-      this.proxyServer.closeAllConnections();
+    const left = this.pool.inflight;
+    if (left > 0 || !listenerClosed) {
+      this.log.warn({ inflight: left, connections: this.connections.size }, 'drain timeout passed; closing remaining connections');
+      this.connections.closeAll();
     }
     await this.discovery?.stop();
     this.prober.close();
@@ -193,12 +204,11 @@ export class Sluice implements AdminView {
     this.adminServer.closeAllConnections();
     this.log.info('stopped');
   }
+}
 
-  private inflight(): number {
-    let sum = 0;
-    for (const backend of this.pool.all) sum += backend.inflight;
-    return sum;
-  }
+/** Stops accepting new connections; `closed` runs once every open connection has ended. */
+function stopAccepting(server: Server, closed: () => void): void {
+  NetServer.prototype.close.call(server, closed);
 }
 
 function listen(server: Server, address: ListenAddress, role: string): Promise<string> {

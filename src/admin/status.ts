@@ -17,6 +17,8 @@ export interface AdminView {
   readonly configFile: string;
   readonly configLoadedAt: number;
   readonly lastReloadError: { at: number; message: string } | undefined;
+  /** Keys changed in the config file that only a restart applies. */
+  readonly pendingRestart: readonly string[];
   /** Sources that must sync before the process is ready (e.g. Kubernetes discovery). */
   discoveryStatus(): DiscoveryStatus | undefined;
   discoverySynced(): boolean;
@@ -41,6 +43,7 @@ export function renderStatus(view: AdminView): object {
       lastReloadError: view.lastReloadError
         ? { at: new Date(view.lastReloadError.at).toISOString(), message: view.lastReloadError.message }
         : null,
+      pendingRestart: view.pendingRestart,
     },
     ...(discovery ? { discovery } : {}),
     backends: view.pool.all.map(renderBackend),
@@ -50,7 +53,7 @@ export function renderStatus(view: AdminView): object {
 function renderBackend(b: Backend): object {
   return {
     url: b.url,
-    healthy: b.health === 'healthy' && !b.leaving,
+    healthy: b.health === 'healthy' && !b.leaving && b.ejectedUntil === 0,
     requests: b.requests,
     state: b.state,
     inflight: b.inflight,
@@ -59,6 +62,8 @@ function renderBackend(b: Backend): object {
     source: b.source,
     since: new Date(b.stateSince).toISOString(),
     lastError: b.lastError ?? null,
+    lastErrorAt: b.lastErrorAt > 0 ? new Date(b.lastErrorAt).toISOString() : null,
+    ejectedUntil: b.ejectedUntil > 0 ? new Date(b.ejectedUntil).toISOString() : null,
     lastProbe: b.lastProbe
       ? {
           at: new Date(b.lastProbe.at).toISOString(),

@@ -38,6 +38,48 @@ export interface KubernetesDiscoveryConfig {
   watchdogMs: number;
 }
 
+export interface TimeoutsConfig {
+  connectMs: number;
+  /** Upstream: the backend's response head, from the request being sent. */
+  responseMs: number;
+  /** Keep-alive: a client connection with no request in progress. */
+  clientIdleMs: number;
+  /** The whole request head, from the connection's first byte (or the end of the previous response). */
+  clientHeaderMs: number;
+  /** No byte moved either way while a request or response body is in flight. */
+  idleMs: number;
+  /** No byte moved either way through an upgraded (WebSocket) tunnel. */
+  tunnelIdleMs: number;
+  /** After one side of a tunnel ended, how long the other side may still send. */
+  halfCloseMs: number;
+}
+
+export interface PassiveHealthConfig {
+  /** Failures after the request was sent, in a row, before the backend is ejected. */
+  consecutiveFailures: number;
+  /** First ejection; each repeated ejection lasts one more multiple, up to maxEjectionTimeMs. */
+  ejectionTimeMs: number;
+  maxEjectionTimeMs: number;
+  /** At most this share of the pool may be ejected for passive reasons at once. */
+  maxEjectionPercent: number;
+}
+
+export interface RetryBudgetConfig {
+  /** Retries per request after the request reached a backend (idempotent, bodiless requests only). */
+  afterSend: number;
+  /** Retries in progress at once, as a percentage of requests in progress... */
+  percent: number;
+  /** ...but always at least this many. */
+  minConcurrent: number;
+}
+
+export interface LimitsConfig {
+  /** Client connections on the proxy listener; undefined: derived from the descriptor limit. */
+  maxConnections: number | undefined;
+  backendMaxConnections: number;
+  backendMaxPending: number;
+}
+
 export interface Config {
   /** Absolute path of the file this came from, or "" for built-in configs (the demo). */
   file: string;
@@ -45,8 +87,13 @@ export interface Config {
   admin: { listen: ListenAddress };
   balancer: BalancerName;
   healthCheck: HealthCheckConfig;
-  timeouts: { connectMs: number; responseMs: number; clientIdleMs: number };
+  timeouts: TimeoutsConfig;
   retries: number;
+  retryBudget: RetryBudgetConfig;
+  passiveHealth: PassiveHealthConfig;
+  limits: LimitsConfig;
+  /** CIDRs whose X-Forwarded-Proto/-Host and Forwarded headers are kept. */
+  trustedProxies: string[];
   shutdown: { drainTimeoutMs: number; delayMs: number };
   accessLog: boolean;
   backends: BackendConfig[];
@@ -64,8 +111,15 @@ export const DEFAULTS = {
     healthyThreshold: 2,
     unhealthyThreshold: 3,
   },
-  timeouts: { connectMs: 5_000, responseMs: 60_000, clientIdleMs: 60_000 },
+  timeouts: {
+    connectMs: 5_000, responseMs: 60_000, clientIdleMs: 60_000,
+    clientHeaderMs: 10_000, idleMs: 60_000, tunnelIdleMs: 3_600_000, halfCloseMs: 5_000,
+  },
   retries: 2,
+  retryBudget: { afterSend: 1, percent: 20, minConcurrent: 3 },
+  passiveHealth: { consecutiveFailures: 5, ejectionTimeMs: 30_000, maxEjectionTimeMs: 300_000, maxEjectionPercent: 50 },
+  limits: { maxConnections: undefined as number | undefined, backendMaxConnections: 1024, backendMaxPending: 1024 },
+  trustedProxies: [] as string[],
   shutdown: { drainTimeoutMs: 30_000, delayMs: 0 },
   accessLog: false,
   weight: 1,

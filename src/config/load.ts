@@ -6,6 +6,7 @@ import { resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node } from 'yaml';
 import { ConfigError, type ConfigIssue } from '../errors.ts';
 import { parseDuration } from './duration.ts';
+import { checkCidr } from './cidr.ts';
 import {
   BALANCERS, DEFAULTS,
   type BackendConfig, type BalancerName, type Config, type KubernetesApi,
@@ -30,6 +31,28 @@ export function parseConfig(text: string, file: string): Config {
   const config = reader.read();
   if (reader.issues.length > 0) throw new ConfigError(reader.issues.sort((a, b) => a.line - b.line || a.column - b.column));
   return config;
+}
+
+/** Every key at its default, no backends: what a config file that sets nothing would mean. */
+export function defaultConfig(file: string): Config {
+  const d = DEFAULTS;
+  return {
+    file,
+    listen: parseListen(d.listen) as ListenAddress,
+    admin: { listen: parseListen(d.adminListen) as ListenAddress },
+    balancer: d.balancer,
+    healthCheck: { ...d.healthCheck },
+    timeouts: { ...d.timeouts },
+    retries: d.retries,
+    retryBudget: { ...d.retryBudget },
+    passiveHealth: { ...d.passiveHealth },
+    limits: { ...d.limits },
+    trustedProxies: [],
+    shutdown: { ...d.shutdown },
+    accessLog: d.accessLog,
+    backends: [],
+    discovery: { kubernetes: undefined },
+  };
 }
 
 /** Parses a listen address "[host]:port" (":8080", "127.0.0.1:0", "[::1]:9901"). */
@@ -70,10 +93,13 @@ class ConfigReader {
       this.issue(root, '', 'the top level must be a mapping of keys such as listen, backends, healthCheck');
       return fallback;
     }
-    const top = this.fields(root, '', ['listen', 'admin', 'balancer', 'healthCheck', 'timeouts', 'retries', 'shutdown', 'accessLog', 'backends', 'discovery']);
+    const top = this.fields(root, '', ['listen', 'admin', 'balancer', 'healthCheck', 'passiveHealth', 'timeouts', 'retries', 'retryBudget', 'limits', 'trustedProxies', 'shutdown', 'accessLog', 'backends', 'discovery']);
     const admin = this.fields(top.admin, 'admin', ['listen']);
     const hc = this.fields(top.healthCheck, 'healthCheck', ['path', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold']);
-    const to = this.fields(top.timeouts, 'timeouts', ['connect', 'response', 'clientIdle']);
+    const to = this.fields(top.timeouts, 'timeouts', ['connect', 'response', 'clientIdle', 'clientHeader', 'idle', 'tunnelIdle', 'halfClose']);
+    const ph = this.fields(top.passiveHealth, 'passiveHealth', ['consecutiveFailures', 'ejectionTime', 'maxEjectionTime', 'maxEjectionPercent']);
+    const rb = this.fields(top.retryBudget, 'retryBudget', ['afterSend', 'percent', 'minConcurrent']);
+    const lim = this.fields(top.limits, 'limits', ['maxConnections', 'backendMaxConnections', 'backendMaxPending']);
     const sd = this.fields(top.shutdown, 'shutdown', ['drainTimeout', 'delay']);
     const d = DEFAULTS;
 
@@ -93,8 +119,29 @@ class ConfigReader {
         connectMs: this.duration(to.connect, 'timeouts.connect', d.timeouts.connectMs, 1),
         responseMs: this.duration(to.response, 'timeouts.response', d.timeouts.responseMs, 1),
         clientIdleMs: this.duration(to.clientIdle, 'timeouts.clientIdle', d.timeouts.clientIdleMs, 1),
+        clientHeaderMs: this.duration(to.clientHeader, 'timeouts.clientHeader', d.timeouts.clientHeaderMs, 1),
+        idleMs: this.duration(to.idle, 'timeouts.idle', d.timeouts.idleMs, 1),
+        tunnelIdleMs: this.duration(to.tunnelIdle, 'timeouts.tunnelIdle', d.timeouts.tunnelIdleMs, 1),
+        halfCloseMs: this.duration(to.halfClose, 'timeouts.halfClose', d.timeouts.halfCloseMs, 1),
       },
       retries: this.integer(top.retries, 'retries', d.retries, 0),
+      retryBudget: {
+        afterSend: this.integer(rb.afterSend, 'retryBudget.afterSend', d.retryBudget.afterSend, 0),
+        percent: this.integer(rb.percent, 'retryBudget.percent', d.retryBudget.percent, 0, 100),
+        minConcurrent: this.integer(rb.minConcurrent, 'retryBudget.minConcurrent', d.retryBudget.minConcurrent, 0),
+      },
+      passiveHealth: {
+        consecutiveFailures: this.integer(ph.consecutiveFailures, 'passiveHealth.consecutiveFailures', d.passiveHealth.consecutiveFailures, 1),
+        ejectionTimeMs: this.duration(ph.ejectionTime, 'passiveHealth.ejectionTime', d.passiveHealth.ejectionTimeMs, 1),
+        maxEjectionTimeMs: this.duration(ph.maxEjectionTime, 'passiveHealth.maxEjectionTime', d.passiveHealth.maxEjectionTimeMs, 1),
+        maxEjectionPercent: this.integer(ph.maxEjectionPercent, 'passiveHealth.maxEjectionPercent', d.passiveHealth.maxEjectionPercent, 0, 100),
+      },
+      limits: {
+        maxConnections: this.maxConnections(lim.maxConnections),
+        backendMaxConnections: this.integer(lim.backendMaxConnections, 'limits.backendMaxConnections', d.limits.backendMaxConnections, 1),
+        backendMaxPending: this.integer(lim.backendMaxPending, 'limits.backendMaxPending', d.limits.backendMaxPending, 0),
+      },
+      trustedProxies: this.cidrs(top.trustedProxies),
       shutdown: {
         drainTimeoutMs: this.duration(sd.drainTimeout, 'shutdown.drainTimeout', d.shutdown.drainTimeoutMs, 0),
         delayMs: this.duration(sd.delay, 'shutdown.delay', d.shutdown.delayMs, 0),
@@ -103,6 +150,9 @@ class ConfigReader {
       backends: this.backends(top.backends),
       discovery: { kubernetes: this.discovery(top.discovery) },
     };
+    if (config.passiveHealth.maxEjectionTimeMs < config.passiveHealth.ejectionTimeMs) {
+      this.issue(ph.maxEjectionTime, 'passiveHealth.maxEjectionTime', 'must not be shorter than passiveHealth.ejectionTime');
+    }
     if (config.healthCheck.timeoutMs > config.healthCheck.intervalMs) {
       this.issue(hc.timeout, 'healthCheck.timeout', 'must not be longer than healthCheck.interval');
     }
@@ -116,20 +166,7 @@ class ConfigReader {
   }
 
   private defaults(): Config {
-    const d = DEFAULTS;
-    return {
-      file: this.file,
-      listen: parseListen(d.listen) as ListenAddress,
-      admin: { listen: parseListen(d.adminListen) as ListenAddress },
-      balancer: d.balancer,
-      healthCheck: { ...d.healthCheck },
-      timeouts: { ...d.timeouts },
-      retries: d.retries,
-      shutdown: { ...d.shutdown },
-      accessLog: d.accessLog,
-      backends: [],
-      discovery: { kubernetes: undefined },
-    };
+    return defaultConfig(this.file);
   }
 
   private issue(node: Node | undefined, path: string, message: string): void {
@@ -225,14 +262,42 @@ class ConfigReader {
     return ms;
   }
 
-  private integer(node: Node | undefined, path: string, fallback: number, min: number): number {
+  private integer(node: Node | undefined, path: string, fallback: number, min: number, max = Infinity): number {
     const raw = this.scalar(node, path, 'number') as number | undefined;
     if (raw === undefined) return fallback;
-    if (!Number.isInteger(raw) || raw < min) {
-      this.issue(node, path, `must be a whole number of at least ${min}`);
+    if (!Number.isInteger(raw) || raw < min || raw > max) {
+      this.issue(node, path, max === Infinity ? `must be a whole number of at least ${min}` : `must be a whole number from ${min} to ${max}`);
       return fallback;
     }
     return raw;
+  }
+
+  /** A number, or "auto" (the default): sized from the process's descriptor limit at start. */
+  private maxConnections(node: Node | undefined): number | undefined {
+    if (node === undefined || isNull(node) || (isScalar(node) && node.value === 'auto')) return undefined;
+    const value = isScalar(node) ? node.value : undefined;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      this.issue(node, 'limits.maxConnections', 'must be a whole number of at least 1, or "auto"');
+      return undefined;
+    }
+    return value;
+  }
+
+  private cidrs(node: Node | undefined): string[] {
+    if (node === undefined || isNull(node)) return [];
+    if (!isSeq(node)) {
+      this.issue(node, 'trustedProxies', 'must be a list of CIDRs such as "10.0.0.0/8"');
+      return [];
+    }
+    const out: string[] = [];
+    node.items.forEach((item, i) => {
+      const raw = this.string(item as Node, `trustedProxies[${i}]`);
+      if (raw === undefined) return;
+      const problem = checkCidr(raw);
+      if (problem) this.issue(item as Node, `trustedProxies[${i}]`, problem);
+      else out.push(raw);
+    });
+    return out;
   }
 
   private boolean(node: Node | undefined, path: string, fallback: boolean): boolean {

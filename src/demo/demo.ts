@@ -4,8 +4,8 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import { DEFAULTS, type Config } from '../config/config.ts';
-import { parseListen } from '../config/load.ts';
+import type { Config } from '../config/config.ts';
+import { defaultConfig, parseListen } from '../config/load.ts';
 import type { ListenAddress } from '../config/config.ts';
 import { SluiceError } from '../errors.ts';
 import { Sluice } from '../sluice.ts';
@@ -16,18 +16,13 @@ const RESTART_AFTER_MS = 10_000;
 
 export function demoConfig(): Config {
   return {
-    file: '',
+    ...defaultConfig(''),
     listen: parseListen(':8080') as ListenAddress,
     admin: { listen: parseListen(':9901') as ListenAddress },
-    balancer: 'round-robin',
     // Faster than the defaults so changes show up while you watch.
     healthCheck: { path: '/health', intervalMs: 2_000, timeoutMs: 1_000, healthyThreshold: 2, unhealthyThreshold: 2 },
-    timeouts: { ...DEFAULTS.timeouts },
-    retries: DEFAULTS.retries,
     shutdown: { drainTimeoutMs: 5_000, delayMs: 0 },
-    accessLog: false,
     backends: PORTS.map((port) => ({ url: `http://127.0.0.1:${port}`, weight: 1 })),
-    discovery: { kubernetes: undefined },
   };
 }
 

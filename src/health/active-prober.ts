@@ -5,24 +5,38 @@ import { Agent, request } from 'undici';
 import type { HealthCheckConfig } from '../config/config.ts';
 import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
-import { describeError } from '../pool/connection-errors.ts';
+import { classifyFailure, describeError } from '../pool/connection-errors.ts';
+
+interface Scheduled {
+  timer: NodeJS.Timeout;
+  /** performance.now() when it fires. */
+  dueAt: number;
+}
 
 export class ActiveProber {
   private readonly pool: Pool;
-  private settings: HealthCheckConfig;
-  private readonly timers = new Map<Backend, NodeJS.Timeout>();
+  /** Read from the current runtime snapshot at every probe. */
+  private readonly settings: () => HealthCheckConfig;
+  private readonly timers = new Map<Backend, Scheduled>();
   // A fresh connection per probe (reset: true below), so a backend that stopped accepting
   // connections cannot hide behind an old keep-alive socket.
   private readonly agent = new Agent({ keepAliveTimeout: 1000 });
   private closed = false;
 
-  constructor(pool: Pool, settings: HealthCheckConfig) {
+  constructor(pool: Pool, settings: () => HealthCheckConfig) {
     this.pool = pool;
     this.settings = settings;
   }
 
-  update(settings: HealthCheckConfig): void {
-    this.settings = settings;
+  /** The snapshot changed: a shorter interval takes effect now, not after the old one runs out. */
+  settingsChanged(): void {
+    const { intervalMs } = this.settings();
+    const now = performance.now();
+    for (const [backend, scheduled] of this.timers) {
+      if (scheduled.dueAt - now <= intervalMs) continue;
+      clearTimeout(scheduled.timer);
+      this.schedule(backend, intervalMs);
+    }
   }
 
   /** Probes the backend now, then on the interval until stop(). */
@@ -32,14 +46,14 @@ export class ActiveProber {
   }
 
   stop(backend: Backend): void {
-    const timer = this.timers.get(backend);
-    if (timer) clearTimeout(timer);
+    const scheduled = this.timers.get(backend);
+    if (scheduled) clearTimeout(scheduled.timer);
     this.timers.delete(backend);
   }
 
   close(): void {
     this.closed = true;
-    for (const timer of this.timers.values()) clearTimeout(timer);
+    for (const scheduled of this.timers.values()) clearTimeout(scheduled.timer);
     this.timers.clear();
     this.agent.close().catch(() => {});
   }
@@ -47,14 +61,16 @@ export class ActiveProber {
   private schedule(backend: Backend, delayMs: number): void {
     const timer = setTimeout(() => { void this.probe(backend); }, delayMs);
     timer.unref();
-    this.timers.set(backend, timer);
+    // While the probe runs, dueAt is in the past: a settings change leaves it alone.
+    this.timers.set(backend, { timer, dueAt: performance.now() + delayMs });
   }
 
   private async probe(backend: Backend): Promise<void> {
-    const { path, timeoutMs, intervalMs } = this.settings;
+    const { path, timeoutMs } = this.settings();
     const started = performance.now();
     let status: number | undefined;
     let error: string | undefined;
+    let local = false;
     try {
       const res = await request(backend.url + path, {
         dispatcher: this.agent,
@@ -67,6 +83,7 @@ export class ActiveProber {
       await res.body.dump();
     } catch (err) {
       error = describeError(err, timeoutMs);
+      local = classifyFailure(err) === 'local';
     }
     // Stopped (backend removed) while the probe was in flight: drop the result.
     if (this.closed || !this.timers.has(backend)) return;
@@ -77,7 +94,8 @@ export class ActiveProber {
       status,
       error: error ?? (ok ? undefined : `status ${status}`),
       latencyMs: Math.round((performance.now() - started) * 10) / 10,
+      ...(local ? { local } : {}),
     });
-    this.schedule(backend, intervalMs);
+    this.schedule(backend, this.settings().intervalMs);
   }
 }

@@ -4,7 +4,11 @@
 import { Pool as ConnectionPool } from 'undici';
 
 export type BackendHealth = 'unknown' | 'healthy' | 'unhealthy';
-export type BackendState = BackendHealth | 'draining';
+/** `ejected`: taken out for a while by passive health (real traffic failed), whatever the probes say. */
+export type BackendState = BackendHealth | 'ejected' | 'draining';
+
+/** Why a backend was ejected: a connection could not be made, or requests kept failing. */
+export type EjectionCause = 'connect' | 'requests';
 
 export interface ProbeResult {
   at: number;
@@ -12,6 +16,8 @@ export interface ProbeResult {
   status?: number;
   error?: string;
   latencyMs: number;
+  /** The probe could not run for a reason of sluice's own (e.g. EMFILE): not held against the backend. */
+  local?: boolean;
 }
 
 export interface BackendMeta {
@@ -30,6 +36,8 @@ export interface DesiredBackend {
 
 export interface ConnectionSettings {
   connectMs: number;
+  /** Connections to this backend at most; requests beyond wait in the backend's queue. */
+  maxConnections: number;
 }
 
 export class Backend {
@@ -47,8 +55,17 @@ export class Backend {
   failures = 0;
   consecutivePasses = 0;
   consecutiveFailures = 0;
+  /** Requests in a row that failed after they were sent (passive health). */
+  consecutiveRequestFailures = 0;
+  /** Epoch ms until which the backend is ejected; 0 when it is not. */
+  ejectedUntil = 0;
+  ejectionCause: EjectionCause | undefined;
+  /** Ejections in a row: each lasts one ejection time longer, up to the maximum. */
+  ejections = 0;
+  lastEjectionEnded = 0;
   lastProbe: ProbeResult | undefined;
   lastError: string | undefined;
+  lastErrorAt = 0;
   stateSince = Date.now();
   dispatcher: ConnectionPool;
   /** Called by release() when a leaving backend has no request left. */
@@ -64,7 +81,8 @@ export class Backend {
   }
 
   get state(): BackendState {
-    return this.leaving || this.terminating ? 'draining' : this.health;
+    if (this.leaving || this.terminating) return 'draining';
+    return this.ejectedUntil > 0 ? 'ejected' : this.health;
   }
 
   acquire(): void {
@@ -92,6 +110,8 @@ export class Backend {
 function createDispatcher(url: string, connection: ConnectionSettings): ConnectionPool {
   return new ConnectionPool(url, {
     connectTimeout: connection.connectMs,
+    connections: connection.maxConnections,
+    // undici's connector turns TCP keep-alive on (60 s) for every upstream socket by default.
     // The response timeout is passed per request; body streams may idle as long as they need.
     bodyTimeout: 0,
   });

@@ -2,11 +2,19 @@
 // results and passive failures here; the balancer reads `candidates`; admin reads snapshot().
 
 import type { Logger } from 'pino';
-import { Backend, type BackendState, type ConnectionSettings, type DesiredBackend, type ProbeResult } from './backend.ts';
+import type { PassiveHealthConfig } from '../config/config.ts';
+import { Backend, type BackendState, type ConnectionSettings, type DesiredBackend, type EjectionCause, type ProbeResult } from './backend.ts';
 
 export interface HealthThresholds {
   healthyThreshold: number;
   unhealthyThreshold: number;
+}
+
+/** What the pool reads from the current runtime snapshot, every time it needs it. */
+export interface PoolSettings {
+  readonly thresholds: HealthThresholds;
+  readonly passiveHealth: PassiveHealthConfig;
+  readonly connection: ConnectionSettings;
 }
 
 export interface PoolEvents {
@@ -21,18 +29,20 @@ export class Pool {
   private readonly byUrl = new Map<string, Backend>();
   private readonly desiredBySource = new Map<string, DesiredBackend[]>();
   private readonly log: Logger;
+  private readonly settings: () => PoolSettings;
+  /** The connection settings the backends' connection pools were made with. */
   private connection: ConnectionSettings;
-  thresholds: HealthThresholds;
+  private readonly ejectionTimers = new Map<Backend, NodeJS.Timeout>();
   events: PoolEvents = {};
-  /** Healthy, not terminating, not leaving: what the balancer picks from. */
+  /** Healthy, not ejected, not terminating, not leaving: what the balancer picks from. */
   private ready: Backend[] = [];
   /** Healthy but terminating: used only while nothing is ready (as kube-proxy does). */
   private fallback: Backend[] = [];
 
-  constructor(log: Logger, connection: ConnectionSettings, thresholds: HealthThresholds) {
+  constructor(log: Logger, settings: () => PoolSettings) {
     this.log = log;
-    this.connection = connection;
-    this.thresholds = thresholds;
+    this.settings = settings;
+    this.connection = settings().connection;
   }
 
   /** The backends a request may go to right now. Recomputed on state changes, not per request. */
@@ -51,6 +61,13 @@ export class Pool {
   /** True when at least one backend can take traffic. */
   get serving(): boolean {
     return this.ready.length > 0 || this.fallback.length > 0;
+  }
+
+  /** Requests in flight over all backends, draining ones included. */
+  get inflight(): number {
+    let sum = 0;
+    for (const backend of this.byUrl.values()) sum += backend.inflight;
+    return sum;
   }
 
   /**
@@ -100,47 +117,116 @@ export class Pool {
     this.recompute();
   }
 
-  /** Connection settings changed: survivors open new connections with them. */
-  setConnectionSettings(connection: ConnectionSettings): void {
-    if (connection.connectMs === this.connection.connectMs) return;
-    this.connection = connection;
-    for (const backend of this.byUrl.values()) backend.reconnect(connection);
+  /** The runtime snapshot changed: backends open new connections if the connection settings did. */
+  settingsChanged(): void {
+    const next = this.settings().connection;
+    if (next.connectMs === this.connection.connectMs && next.maxConnections === this.connection.maxConnections) return;
+    this.connection = next;
+    for (const backend of this.byUrl.values()) backend.reconnect(next);
   }
 
   recordProbe(backend: Backend, result: ProbeResult): void {
     backend.lastProbe = result;
+    // sluice's own trouble (EMFILE...) says nothing about the backend.
+    if (result.local) return;
+    const thresholds = this.settings().thresholds;
     if (result.ok) {
       backend.consecutivePasses++;
       backend.consecutiveFailures = 0;
-      const needed = backend.health === 'unknown' ? 1 : this.thresholds.healthyThreshold;
+      // A backend that could not be connected to is back as soon as a probe gets through.
+      if (backend.ejectionCause === 'connect') this.endEjection(backend, 'probe passed');
+      const needed = backend.health === 'unknown' ? 1 : thresholds.healthyThreshold;
       if (backend.health !== 'healthy' && backend.consecutivePasses >= needed) this.setHealth(backend, 'healthy', 'probe passed');
     } else {
       backend.consecutiveFailures++;
       backend.consecutivePasses = 0;
-      backend.lastError = result.error ?? `status ${result.status}`;
-      if (backend.health !== 'unhealthy' && backend.consecutiveFailures >= this.thresholds.unhealthyThreshold) {
+      this.noteError(backend, result.error ?? `status ${result.status}`);
+      if (backend.health !== 'unhealthy' && backend.consecutiveFailures >= thresholds.unhealthyThreshold) {
         this.setHealth(backend, 'unhealthy', `probe failed: ${backend.lastError}`);
       }
     }
   }
 
-  /** Real traffic showed the backend cannot be reached: take it out now; probes bring it back. */
+  /** Real traffic could not connect to the backend: eject it now (within the cap); a passing probe or the ejection time brings it back. */
   reportConnectionFailure(backend: Backend, reason: string): void {
     backend.failures++;
-    backend.lastError = reason;
     backend.consecutivePasses = 0;
-    if (backend.health !== 'unhealthy') this.setHealth(backend, 'unhealthy', `traffic failed: ${reason}`);
+    this.noteError(backend, reason);
+    this.eject(backend, 'connect', `traffic failed: ${reason}`);
   }
 
-  /** The backend answered badly (e.g. timed out) but is reachable: counted, not ejected. */
+  /**
+   * A request failed after it was sent (reset, premature close, malformed response, timeout): the
+   * request's failure first. Only consecutiveFailures of them in a row eject the backend.
+   */
   reportRequestFailure(backend: Backend, reason: string): void {
     backend.failures++;
-    backend.lastError = reason;
+    backend.consecutiveRequestFailures++;
+    this.noteError(backend, reason);
+    if (backend.consecutiveRequestFailures >= this.settings().passiveHealth.consecutiveFailures) {
+      this.eject(backend, 'requests', `${backend.consecutiveRequestFailures} requests failed in a row: ${reason}`);
+    }
+  }
+
+  /** A response came back whole: the run of failures is over. */
+  reportSuccess(backend: Backend): void {
+    backend.consecutiveRequestFailures = 0;
   }
 
   close(): void {
+    for (const timer of this.ejectionTimers.values()) clearTimeout(timer);
+    this.ejectionTimers.clear();
     for (const backend of this.byUrl.values()) backend.close();
     this.byUrl.clear();
+    this.recompute();
+  }
+
+  private noteError(backend: Backend, reason: string): void {
+    backend.lastError = reason;
+    backend.lastErrorAt = Date.now();
+  }
+
+  private eject(backend: Backend, cause: EjectionCause, reason: string): void {
+    if (backend.ejectedUntil > 0 || backend.leaving) return;
+    const passive = this.settings().passiveHealth;
+    let members = 0;
+    let ejected = 0;
+    for (const b of this.byUrl.values()) {
+      if (b.leaving) continue;
+      members++;
+      if (b.ejectedUntil > 0) ejected++;
+    }
+    // Envoy's rule: the cap never stops the first ejection, so one bad backend of two can still go.
+    const cap = Math.max(1, Math.floor((members * passive.maxEjectionPercent) / 100));
+    if (passive.maxEjectionPercent === 0 || ejected >= cap) {
+      this.log.warn({ backend: backend.url, reason, ejected, maxEjectionPercent: passive.maxEjectionPercent }, 'backend not ejected: ejection cap reached');
+      return;
+    }
+    const now = Date.now();
+    // A backend that stayed in for a long while starts over at one ejection time.
+    if (backend.lastEjectionEnded > 0 && now - backend.lastEjectionEnded > passive.maxEjectionTimeMs) backend.ejections = 0;
+    backend.ejections++;
+    const duration = Math.min(passive.ejectionTimeMs * backend.ejections, passive.maxEjectionTimeMs);
+    backend.ejectedUntil = now + duration;
+    backend.ejectionCause = cause;
+    backend.stateSince = now;
+    const timer = setTimeout(() => this.endEjection(backend, 'ejection time over'), duration);
+    timer.unref();
+    this.ejectionTimers.set(backend, timer);
+    this.log.warn({ backend: backend.url, state: 'ejected', reason, ejectionMs: duration }, 'backend state changed');
+    this.recompute();
+  }
+
+  private endEjection(backend: Backend, reason: string): void {
+    if (backend.ejectedUntil === 0) return;
+    clearTimeout(this.ejectionTimers.get(backend));
+    this.ejectionTimers.delete(backend);
+    backend.ejectedUntil = 0;
+    backend.ejectionCause = undefined;
+    backend.consecutiveRequestFailures = 0;
+    backend.lastEjectionEnded = Date.now();
+    backend.stateSince = Date.now();
+    this.logState(backend, reason);
     this.recompute();
   }
 
@@ -159,6 +245,8 @@ export class Pool {
 
   private finishDraining(backend: Backend): void {
     backend.onIdle = undefined;
+    clearTimeout(this.ejectionTimers.get(backend));
+    this.ejectionTimers.delete(backend);
     this.byUrl.delete(backend.url);
     backend.close();
     this.log.info({ backend: backend.url, requests: backend.requests }, 'backend removed');
@@ -170,7 +258,7 @@ export class Pool {
     const ready: Backend[] = [];
     const fallback: Backend[] = [];
     for (const backend of this.byUrl.values()) {
-      if (backend.leaving || backend.health !== 'healthy') continue;
+      if (backend.leaving || backend.health !== 'healthy' || backend.ejectedUntil > 0) continue;
       (backend.terminating ? fallback : ready).push(backend);
     }
     this.ready = ready;

@@ -1,44 +1,65 @@
 // Forwards one client request: pick a backend, stream the request to it through its undici
-// pool, stream the response back, retry on another backend when the first could not be reached.
+// pool, stream the response back, retry on another backend when that is safe and in budget.
 
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { Socket } from 'node:net';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
-import type { Balancer } from '../balancer/balancer.ts';
 import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
-import { describeError } from '../pool/connection-errors.ts';
+import { classifyFailure, describeError, type FailureKind } from '../pool/connection-errors.ts';
+import type { Runtime, RuntimeRef } from '../runtime.ts';
+import { requestDone, trackRequest } from './client-connections.ts';
 import { downstreamResponseHeaderList, upstreamRequestHeaders } from './headers.ts';
-import { classifyUpstreamError, sendError } from './upstream-errors.ts';
-
-/** What the forwarder reads per request; the runtime swaps fields on reload. */
-export interface ForwarderState {
-  pool: Pool;
-  balancer: Balancer;
-  retries: number;
-  responseTimeoutMs: number;
-  accessLog: boolean;
-  shuttingDown: boolean;
-  log: Logger;
-}
+import { sendError, type ErrorStatus } from './upstream-errors.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
+/** A reason phrase may hold tabs, spaces and visible characters only (RFC 9112 §4). */
+const INVALID_REASON = /[^\t\x20-\x7e\x80-\xff]/;
 
 export class Forwarder {
-  readonly state: ForwarderState;
+  readonly pool: Pool;
+  readonly runtime: RuntimeRef;
+  readonly log: Logger;
+  /** From the shutdown signal on: every response closes its connection. */
+  shuttingDown = false;
+  /** Retries after a request was sent, in progress now (the retry budget's numerator). */
+  retriesInFlight = 0;
 
-  constructor(state: ForwarderState) {
-    this.state = state;
+  constructor(pool: Pool, runtime: RuntimeRef, log: Logger) {
+    this.pool = pool;
+    this.runtime = runtime;
+    this.log = log;
   }
 
   handle = (req: IncomingMessage, res: ServerResponse): void => {
-    const headers = upstreamRequestHeaders(req, 'http');
+    const runtime = this.runtime.current;
+    const headers = upstreamRequestHeaders(req, { proto: 'http', trusted: runtime.isTrustedProxy(req.socket.remoteAddress) });
     const hasBody = req.headers['transfer-encoding'] !== undefined
       || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
-    if (this.state.shuttingDown) res.shouldKeepAlive = false;
-    const exchange = new Exchange(this, req, res, headers, hasBody);
+    if (this.shuttingDown) res.shouldKeepAlive = false;
+    trackRequest(req.socket);
+    // An upload that stops moving is cut after timeouts.idle; while waiting for the response
+    // head, timeouts.response applies instead.
+    if (hasBody) {
+      req.socket.setTimeout(runtime.config.timeouts.idleMs);
+      req.once('end', onRequestBodyEnd);
+    }
+    const exchange = new Exchange(this, runtime, req, res, headers, hasBody);
     exchange.attempt();
   };
+
+  /** The retry budget (Envoy's): retries after send may be `percent` of requests in flight, at least `minConcurrent`. */
+  mayRetryAfterSend(runtime: Runtime): boolean {
+    const { percent, minConcurrent } = runtime.config.retryBudget;
+    return this.retriesInFlight < Math.max(minConcurrent, (this.pool.inflight * percent) / 100);
+  }
+}
+
+function onRequestBodyEnd(this: IncomingMessage): void {
+  // Node detaches a request from its socket once the request is complete; the response still has it.
+  const socket = this.socket as Socket | null;
+  if (socket !== null && !socket.destroyed) socket.setTimeout(0);
 }
 
 const EXCHANGE = Symbol('sluice.exchange');
@@ -53,8 +74,11 @@ function onResponseClose(this: TrackedResponse): void {
 /** One client request and its upstream attempts. Implements undici's dispatch handler. */
 class Exchange implements Dispatcher.DispatchHandler {
   private readonly forwarder: Forwarder;
+  private readonly runtime: Runtime;
   private readonly req: IncomingMessage;
   private readonly res: ServerResponse;
+  /** The client connection, kept: Node detaches it from `req` once the request body is complete. */
+  private readonly socket: Socket;
   private readonly headers: string[];
   private readonly hasBody: boolean;
   private readonly started = performance.now();
@@ -66,13 +90,18 @@ class Exchange implements Dispatcher.DispatchHandler {
   private responded = false;
   private clientGone = false;
   private released = true;
+  private retriesAfterSend = 0;
+  /** This attempt is a retry after send and holds a place in the retry budget. */
+  private inBudget = false;
   /** Created on the first backpressure stall only; most responses never need it. */
   private resumeOnDrain: (() => void) | undefined;
 
-  constructor(forwarder: Forwarder, req: IncomingMessage, res: ServerResponse, headers: string[], hasBody: boolean) {
+  constructor(forwarder: Forwarder, runtime: Runtime, req: IncomingMessage, res: ServerResponse, headers: string[], hasBody: boolean) {
     this.forwarder = forwarder;
+    this.runtime = runtime;
     this.req = req;
     this.res = res;
+    this.socket = req.socket;
     this.headers = headers;
     this.hasBody = hasBody;
     (res as TrackedResponse)[EXCHANGE] = this;
@@ -80,14 +109,8 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   attempt(): void {
-    const { pool, balancer } = this.forwarder.state;
-    const backend = balancer.pick(pool.candidates, this.tried);
-    if (backend === undefined) {
-      // Every backend this request tried failed: that is the backends' failure (502), not "none up".
-      if (this.tried === undefined) this.fail(503, 'no healthy backend');
-      else this.fail(502, 'no healthy backend left to retry');
-      return;
-    }
+    const backend = this.pickWithCapacity();
+    if (backend === undefined) return;
     this.backend = backend;
     this.sent = false;
     this.released = false;
@@ -98,8 +121,28 @@ class Exchange implements Dispatcher.DispatchHandler {
       path: originForm(this.req.url),
       headers: this.headers,
       body: this.hasBody ? this.req : null,
-      headersTimeout: this.forwarder.state.responseTimeoutMs,
+      headersTimeout: this.runtime.config.timeouts.responseMs,
     }, this);
+  }
+
+  /** A candidate with room in its connection pool and queue; answers the client itself when there is none. */
+  private pickWithCapacity(): Backend | undefined {
+    const { pool } = this.forwarder;
+    const { limits } = this.runtime.config;
+    const full = limits.backendMaxConnections + limits.backendMaxPending;
+    let skipped: Backend[] | undefined;
+    for (;;) {
+      const exclude = skipped === undefined ? this.tried : [...(this.tried ?? []), ...skipped];
+      const backend = this.runtime.balancer.pick(pool.candidates, exclude);
+      if (backend === undefined) break;
+      if (backend.inflight < full) return backend;
+      (skipped ??= []).push(backend);
+    }
+    if (skipped !== undefined) this.fail(503, 'every backend is at its connection and queue limit', true);
+    // Every backend this request tried failed: that is the backends' failure (502), not "none up".
+    else if (this.tried === undefined) this.fail(503, 'no healthy backend');
+    else this.fail(502, 'no healthy backend left to retry');
+    return undefined;
   }
 
   onRequestStart(controller: Dispatcher.DispatchController): void {
@@ -109,13 +152,31 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseStart(controller: Dispatcher.DispatchController, statusCode: number, headers: IncomingHttpHeaders, statusMessage?: string): void {
-    this.responded = true;
     const res = this.res;
     if (res.destroyed) {
       controller.abort(new ClientGoneError());
       return;
     }
+    if (statusCode < 100 || statusCode > 599 || (statusMessage !== undefined && INVALID_REASON.test(statusMessage))) {
+      controller.abort(new BadResponseError(`invalid status line (status ${statusCode})`));
+      return;
+    }
+    if (statusCode < 200) {
+      this.relayInformational(statusCode, headers);
+      return;
+    }
+    this.responded = true;
+    if (this.forwarder.shuttingDown) res.shouldKeepAlive = false;
     res.writeHead(statusCode, statusMessage, downstreamResponseHeaderList(headers));
+    // From here on a stalled backend or a client that stopped reading is cut after timeouts.idle.
+    if (!this.socket.destroyed) this.socket.setTimeout(this.runtime.config.timeouts.idleMs);
+  }
+
+  /** 102 and 103 go on to HTTP/1.1 clients; HTTP/1.0 clients cannot take them and never see them. */
+  private relayInformational(statusCode: number, headers: IncomingHttpHeaders): void {
+    if (this.req.httpVersionMinor === 0 && this.req.httpVersionMajor === 1) return;
+    if (statusCode === 102) this.res.writeProcessing();
+    else if (statusCode === 103 && headers.link !== undefined) this.res.writeEarlyHints({ link: headers.link });
   }
 
   onResponseData(controller: Dispatcher.DispatchController, chunk: Buffer): void {
@@ -126,9 +187,10 @@ class Exchange implements Dispatcher.DispatchHandler {
   }
 
   onResponseEnd(): void {
+    if (this.backend !== undefined) this.forwarder.pool.reportSuccess(this.backend);
     this.release();
     this.res.end();
-    if (this.forwarder.state.accessLog) this.logAccess(this.res.statusCode);
+    if (this.runtime.config.accessLog) this.logAccess(this.res.statusCode);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
@@ -136,14 +198,20 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.release();
     if (this.clientGone || err instanceof ClientGoneError || backend === undefined) {
       // 499, as nginx logs it: the client closed the connection before the response was done.
-      if (this.forwarder.state.accessLog) this.logAccess(499, 'client disconnected');
+      if (this.runtime.config.accessLog) this.logAccess(499, 'client disconnected');
       return;
     }
-    const { pool, retries } = this.forwarder.state;
-    const kind = classifyUpstreamError(err);
-    const reason = describeError(err, this.forwarder.state.responseTimeoutMs);
+    const { pool } = this.forwarder;
+    const kind = classifyFailure(err);
+    const reason = describeError(err, this.runtime.config.timeouts.responseMs);
     if (kind === 'rejected') {
       this.fail(400, reason);
+      return;
+    }
+    if (kind === 'local') {
+      // sluice is out of descriptors or ports: no backend is to blame, and another try would fail the same way.
+      this.forwarder.log.warn({ backend: backend.url, error: reason }, 'request failed for a local reason');
+      this.fail(503, reason, true);
       return;
     }
     if (kind === 'unreachable') pool.reportConnectionFailure(backend, reason);
@@ -152,31 +220,43 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.responded) {
       // Headers are out: the only honest signal left is to cut the response short.
       this.res.destroy(err);
-      if (this.forwarder.state.accessLog) this.logAccess(this.res.statusCode, reason);
+      if (this.runtime.config.accessLog) this.logAccess(this.res.statusCode, reason);
       return;
     }
-    if (this.canRetry(kind)) {
+    if (this.mayRetry(kind)) {
       (this.tried ??= []).push(backend);
-      if (this.tried.length <= retries) {
-        this.attempt();
-        return;
-      }
+      this.attempt();
+      return;
     }
     if (kind === 'timeout') this.fail(504, reason);
     else this.fail(502, reason);
   }
 
-  private canRetry(kind: ReturnType<typeof classifyUpstreamError>): boolean {
-    if (kind !== 'unreachable') return false;
+  /**
+   * Never sent (no connection): always safe to retry elsewhere, up to `retries`. Sent and then
+   * failed: only an idempotent request without a body, at most retryBudget.afterSend times and
+   * within the process-wide budget, so a request that kills backends cannot visit them all.
+   */
+  private mayRetry(kind: FailureKind): boolean {
+    if ((this.tried?.length ?? 0) >= this.runtime.config.retries) return false;
     // Nothing of the body may have been consumed by the failed attempt.
     if (this.hasBody && (this.req.readableDidRead || this.req.destroyed)) return false;
-    // Never sent: always safe. Sent but the connection died before any response: idempotent only.
-    return !this.sent || (!this.hasBody && IDEMPOTENT.has(this.req.method ?? 'GET'));
+    if (kind === 'unreachable' && !this.sent) return true;
+    if (kind === 'timeout' || this.hasBody || !IDEMPOTENT.has(this.req.method ?? 'GET')) return false;
+    if (this.retriesAfterSend >= this.runtime.config.retryBudget.afterSend) return false;
+    if (!this.inBudget && !this.forwarder.mayRetryAfterSend(this.runtime)) return false;
+    this.retriesAfterSend++;
+    if (!this.inBudget) {
+      this.inBudget = true;
+      this.forwarder.retriesInFlight++;
+    }
+    return true;
   }
 
-  private fail(status: 400 | 502 | 503 | 504, reason: string): void {
-    sendError(this.res, status);
-    if (this.forwarder.state.accessLog) this.logAccess(status, reason);
+  private fail(status: ErrorStatus, reason: string, retryAfter = false): void {
+    this.leaveBudget();
+    sendError(this.res, status, retryAfter);
+    if (this.runtime.config.accessLog) this.logAccess(status, reason);
   }
 
   private release(): void {
@@ -185,8 +265,16 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.backend?.release();
   }
 
+  private leaveBudget(): void {
+    if (!this.inBudget) return;
+    this.inBudget = false;
+    this.forwarder.retriesInFlight--;
+  }
+
   /** The client connection closed: after a complete response that is normal, before it an abort. */
   clientClosed(): void {
+    requestDone(this.socket);
+    this.leaveBudget();
     if (this.res.writableFinished) return;
     this.clientGone = true;
     if (this.controller !== undefined && !this.released) this.controller.abort(new ClientGoneError());
@@ -194,14 +282,14 @@ class Exchange implements Dispatcher.DispatchHandler {
 
   private logAccess(status: number, error?: string): void {
     const req = this.req;
-    this.forwarder.state.log.info({
+    this.forwarder.log.info({
       method: req.method,
       path: req.url,
       status,
       backend: this.backend?.url,
       attempts: (this.tried?.length ?? 0) + 1,
       durationMs: Math.round((performance.now() - this.started) * 10) / 10,
-      remote: req.socket.remoteAddress,
+      remote: this.socket.remoteAddress,
       requestId: req.headers['x-request-id'] ?? headerValue(this.headers, 'x-request-id'),
       error,
     }, 'access');
@@ -209,7 +297,7 @@ class Exchange implements Dispatcher.DispatchHandler {
 }
 
 /** Backends get origin-form targets ("/path?q"); an absolute-form one ("http://h/p") is reduced to it. */
-function originForm(url: string | undefined): string {
+export function originForm(url: string | undefined): string {
   if (url === undefined || url === '') return '/';
   if (url.charCodeAt(0) === 47 /* '/' */) return url;
   try {
@@ -225,6 +313,11 @@ class ClientGoneError extends Error {
   constructor() {
     super('client disconnected');
   }
+}
+
+/** The backend's status line is not valid HTTP; the client gets 502. */
+class BadResponseError extends Error {
+  readonly code = 'SLUICE_BAD_RESPONSE';
 }
 
 function headerValue(flat: string[], name: string): string | undefined {

@@ -7,47 +7,92 @@ import type { IncomingHttpHeaders, IncomingMessage } from 'node:http';
 const HOP_BY_HOP = new Set([
   'connection', 'keep-alive', 'proxy-connection', 'te', 'trailer', 'transfer-encoding', 'upgrade',
   'proxy-authorization', 'proxy-authenticate',
+  // Only meaningful with "Upgrade: h2c", which is never passed on.
+  'http2-settings',
   // Node answers "Expect: 100-continue" itself; forwarding it would make the backend wait too.
   'expect',
 ]);
 
-const FORWARDING = new Set(['x-forwarded-for', 'x-forwarded-proto', 'x-forwarded-host']);
+/** Set by sluice from what it saw; a client's own values count only from a trusted proxy. */
+const FORWARDED_BY_PROXY = new Set(['x-forwarded-proto', 'x-forwarded-host', 'forwarded']);
 
-/** Extra names listed in a Connection header are hop-by-hop too. */
+/** Extra names listed in a Connection header are hop-by-hop too; Host never is (it is the request's target). */
 function connectionTokens(value: string | undefined): Set<string> | undefined {
   if (value === undefined || value === '' || value === 'keep-alive' || value === 'close') return undefined;
   const tokens = new Set<string>();
   for (const token of value.split(',')) tokens.add(token.trim().toLowerCase());
+  tokens.delete('host');
   return tokens;
 }
 
+export interface UpstreamHeaderOptions {
+  /** The scheme the client used ("http" or "https"). */
+  proto: string;
+  /** The peer is a trusted proxy: its X-Forwarded-Proto/-Host and Forwarded are kept. */
+  trusted: boolean;
+  /** For a WebSocket tunnel: ask the backend to upgrade too. */
+  upgrade?: 'websocket';
+}
+
 /**
- * Request headers for the backend as a flat [name, value, ...] list: the client's headers minus
- * hop-by-hop ones, Host kept, X-Forwarded-* set, X-Request-Id added when absent.
+ * Request headers for the backend as a flat [name, value, ...] list, the one header policy for
+ * plain requests and upgrades alike: the client's headers minus hop-by-hop ones, Host kept (or
+ * taken from an absolute-form target, RFC 9112 §3.2.2), X-Forwarded-For appended, X-Forwarded-Proto
+ * and -Host set unless a trusted proxy set them, X-Request-Id added when absent.
  */
-export function upstreamRequestHeaders(req: IncomingMessage, proto: string): string[] {
+export function upstreamRequestHeaders(req: IncomingMessage, options: UpstreamHeaderOptions): string[] {
   const raw = req.rawHeaders;
   const listed = connectionTokens(req.headers.connection);
+  const authority = absoluteFormAuthority(req.url);
   const out: string[] = [];
   let forwardedFor: string | undefined;
   let hasRequestId = false;
+  let keptProto = false;
+  let keptHost = false;
+  let host = req.headers.host;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || (listed !== undefined && listed.has(lower))) continue;
-    if (FORWARDING.has(lower)) {
-      if (lower === 'x-forwarded-for') forwardedFor = forwardedFor === undefined ? raw[i + 1] : `${forwardedFor}, ${raw[i + 1]}`;
+    if (lower === 'x-forwarded-for') {
+      forwardedFor = forwardedFor === undefined ? raw[i + 1] : `${forwardedFor}, ${raw[i + 1]}`;
       continue;
     }
-    if (lower === 'x-request-id') hasRequestId = true;
+    if (FORWARDED_BY_PROXY.has(lower)) {
+      if (!options.trusted) continue;
+      if (lower === 'x-forwarded-proto') keptProto = true;
+      else if (lower === 'x-forwarded-host') keptHost = true;
+    } else if (lower === 'host' && authority !== undefined) {
+      host = authority;
+      out.push(name, authority);
+      continue;
+    } else if (lower === 'x-request-id') {
+      hasRequestId = true;
+    }
     out.push(name, raw[i + 1]);
+  }
+  if (host === undefined && authority !== undefined) {
+    host = authority;
+    out.push('host', authority);
   }
   const client = req.socket.remoteAddress ?? '';
   out.push('x-forwarded-for', forwardedFor === undefined ? client : `${forwardedFor}, ${client}`);
-  out.push('x-forwarded-proto', proto);
-  if (req.headers.host !== undefined) out.push('x-forwarded-host', req.headers.host);
+  if (!keptProto) out.push('x-forwarded-proto', options.proto);
+  if (!keptHost && host !== undefined) out.push('x-forwarded-host', host);
   if (!hasRequestId) out.push('x-request-id', randomUUID());
+  if (options.upgrade !== undefined) out.push('connection', 'upgrade', 'upgrade', options.upgrade);
   return out;
+}
+
+/** "http://host:port/p" → "host:port"; undefined for the usual origin form ("/p"). */
+function absoluteFormAuthority(url: string | undefined): string | undefined {
+  if (url === undefined || url.charCodeAt(0) === 47 /* '/' */ || url === '*') return undefined;
+  try {
+    const parsed = new URL(url);
+    return parsed.host === '' ? undefined : parsed.host;
+  } catch {
+    return undefined;
+  }
 }
 
 /**

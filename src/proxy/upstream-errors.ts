@@ -1,44 +1,34 @@
-// What went wrong upstream, and what the client is told about it.
+// What the client is told when sluice, not the backend, has to answer.
 
 import type { ServerResponse } from 'node:http';
 
-/**
- * unreachable: no usable connection (retry elsewhere, eject); timeout: no answer in time;
- * rejected: the client's request cannot be forwarded as it is (not the backend's fault);
- * failed: anything else.
- */
-export type UpstreamFailure = 'unreachable' | 'timeout' | 'rejected' | 'failed';
+export type ErrorStatus = 400 | 502 | 503 | 504;
 
-const UNREACHABLE = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EHOSTDOWN', 'ENETDOWN',
-  'EADDRNOTAVAIL', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'UND_ERR_CONNECT_TIMEOUT', 'UND_ERR_SOCKET', 'UND_ERR_CLOSED',
-]);
-
-export function classifyUpstreamError(err: Error): UpstreamFailure {
-  const code = (err as { code?: string }).code ?? (err.cause as { code?: string } | undefined)?.code;
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return 'timeout';
-  if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') return 'rejected';
-  if (code !== undefined && UNREACHABLE.has(code)) return 'unreachable';
-  // Happy-eyeballs connects fail with an AggregateError of per-address errors.
-  if (err instanceof AggregateError && err.errors.some((e) => UNREACHABLE.has((e as { code?: string }).code ?? ''))) return 'unreachable';
-  return 'failed';
-}
-
-const BODIES: Record<number, string> = {
+const BODIES: Record<ErrorStatus, string> = {
   400: 'Bad Request: the request cannot be forwarded.\n',
   502: 'Bad Gateway: the backend could not be reached or failed.\n',
   503: 'Service Unavailable: no healthy backend.\n',
   504: 'Gateway Timeout: the backend did not answer in time.\n',
 };
 
+/** Seconds a client is asked to wait after a 503 for lack of capacity. */
+const RETRY_AFTER_SECONDS = '1';
+
 /** Answers with a short plain-text error, or cuts the connection when headers were already sent. */
-export function sendError(res: ServerResponse, status: 400 | 502 | 503 | 504): void {
+export function sendError(res: ServerResponse, status: ErrorStatus, retryAfter = false): void {
   if (res.headersSent) {
     res.destroy();
     return;
   }
   if (res.destroyed) return;
   const body = BODIES[status];
-  res.writeHead(status, { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' });
+  const headers: Record<string, string | number> = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' };
+  if (retryAfter) headers['retry-after'] = RETRY_AFTER_SECONDS;
+  res.writeHead(status, headers);
   res.end(body);
+}
+
+/** A complete HTTP/1.1 response for a raw socket (client errors, refused upgrades), closing the connection. */
+export function rawResponse(status: number, reason: string, body: string, extra = ''): string {
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`;
 }

@@ -18,7 +18,8 @@ describe('backend failures (e2e)', () => {
     const result = await load.stop();
     expect(result.failures, result.failures.slice(0, 5).join('; ')).to.deep.equal([]);
     const status = await sluice.status();
-    expect(status.backends.find((b) => b.url === backends[1].url)?.state).to.equal('unhealthy');
+    // Ejected by the first refused connection, or marked unhealthy by the probes: out either way.
+    expect(status.backends.find((b) => b.url === backends[1].url)?.state).to.be.oneOf(['ejected', 'unhealthy']);
     // The survivors took the traffic after the kill.
     expect(result.byBackend.get('b1')).to.be.greaterThan(300);
     expect(result.byBackend.get('b3')).to.be.greaterThan(300);
@@ -46,10 +47,12 @@ describe('backend failures (e2e)', () => {
     const res = await request(sluice.proxyUrl + '/');
     expect(res.statusCode).to.equal(502);
     expect(await res.body.text()).to.match(/could not be reached/);
+    // passiveHealth.maxEjectionPercent (50) lets traffic eject only one of the two; the other
+    // stays a candidate until the probes say otherwise, so the next request tries it and gets 502.
     const status = await sluice.status();
-    expect(status.backends.every((b) => b.state === 'unhealthy')).to.equal(true);
+    expect(status.backends.map((b) => b.state).sort()).to.deep.equal(['ejected', 'healthy']);
     const next = await request(sluice.proxyUrl + '/');
-    expect(next.statusCode).to.equal(503);
+    expect(next.statusCode).to.equal(502);
     await next.body.text();
   });
 

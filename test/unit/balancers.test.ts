@@ -5,7 +5,7 @@ import { Backend } from '../../src/pool/backend.ts';
 
 const backends: Backend[] = [];
 function backend(name: string, weight = 1): Backend {
-  const b = new Backend({ url: `http://${name}:80`, weight }, 'test', { connectMs: 1000 });
+  const b = new Backend({ url: `http://${name}:80`, weight }, 'test', { connectMs: 1000, maxConnections: 16 });
   backends.push(b);
   return b;
 }

@@ -5,6 +5,7 @@ import type { Backend } from '../../src/pool/backend.ts';
 
 const log = pino({ level: 'silent' });
 const thresholds = { healthyThreshold: 2, unhealthyThreshold: 3 };
+const passiveHealth = { consecutiveFailures: 3, ejectionTimeMs: 60_000, maxEjectionTimeMs: 300_000, maxEjectionPercent: 50 };
 
 function pass(pool: Pool, b: Backend): void {
   pool.recordProbe(b, { at: Date.now(), ok: true, status: 200, latencyMs: 1 });
@@ -15,7 +16,7 @@ function fail(pool: Pool, b: Backend): void {
 
 describe('Pool', () => {
   let pool: Pool;
-  beforeEach(() => { pool = new Pool(log, { connectMs: 1000 }, thresholds); });
+  beforeEach(() => { pool = new Pool(log, () => ({ thresholds, passiveHealth, connection: { connectMs: 1000, maxConnections: 16 } })); });
   afterEach(() => pool.close());
 
   it('adds newcomers as unknown without traffic and announces them for probing', () => {
@@ -51,15 +52,60 @@ describe('Pool', () => {
     expect(a.lastProbe?.ok).to.equal(true);
   });
 
-  it('ejects at once on a passive connection failure', () => {
+  it('ejects at once on a passive connection failure, and a passing probe brings it back', () => {
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }, { url: 'http://b:80', weight: 1 }]);
+    const a = pool.get('http://a:80')!;
+    for (const b of pool.all) pass(pool, b);
+    pool.reportConnectionFailure(a, 'connection refused');
+    expect(a.state).to.equal('ejected');
+    expect(a.failures).to.equal(1);
+    expect(pool.candidates).to.not.include(a);
+    pass(pool, a);
+    expect(a.state).to.equal('healthy');
+    expect(pool.candidates).to.include(a);
+  });
+
+  it('counts failures after send and ejects only after consecutiveFailures in a row', () => {
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }, { url: 'http://b:80', weight: 1 }]);
+    const a = pool.get('http://a:80')!;
+    for (const b of pool.all) pass(pool, b);
+    pool.reportRequestFailure(a, 'connection reset');
+    pool.reportRequestFailure(a, 'connection reset');
+    pool.reportSuccess(a);
+    pool.reportRequestFailure(a, 'connection reset');
+    pool.reportRequestFailure(a, 'connection reset');
+    expect(a.state).to.equal('healthy');
+    pool.reportRequestFailure(a, 'connection reset');
+    expect(a.state).to.equal('ejected');
+    expect(a.failures).to.equal(5);
+    // A passing probe does not cut a request-failure ejection short: the requests said otherwise.
+    pass(pool, a);
+    expect(a.state).to.equal('ejected');
+  });
+
+  it('never ejects more than maxEjectionPercent of the pool for passive reasons', () => {
+    pool.reconcile('config', ['a', 'b', 'c', 'd'].map((n) => ({ url: `http://${n}:80`, weight: 1 })));
+    for (const b of pool.all) pass(pool, b);
+    for (const b of pool.all) pool.reportConnectionFailure(b, 'connection refused');
+    expect(pool.all.filter((b) => b.state === 'ejected')).to.have.length(2);
+    expect(pool.candidates).to.have.length(2);
+  });
+
+  it('lets the first ejection through even when the cap rounds down to zero', () => {
     pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }]);
     const a = pool.get('http://a:80')!;
     pass(pool, a);
     pool.reportConnectionFailure(a, 'connection refused');
-    expect(a.state).to.equal('unhealthy');
-    expect(a.failures).to.equal(1);
-    pool.reportRequestFailure(a, 'timeout');
-    expect(a.failures).to.equal(2);
+    expect(a.state).to.equal('ejected');
+  });
+
+  it('does not hold a probe that failed for a local reason against the backend', () => {
+    pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }]);
+    const a = pool.get('http://a:80')!;
+    pass(pool, a);
+    for (let i = 0; i < 5; i++) pool.recordProbe(a, { at: Date.now(), ok: false, error: 'sluice is out of file descriptors (EMFILE)', latencyMs: 0, local: true });
+    expect(a.state).to.equal('healthy');
+    expect(a.lastProbe?.error).to.match(/EMFILE/);
   });
 
   it('keeps survivors\' state and counters across a reconcile and updates their weight', () => {

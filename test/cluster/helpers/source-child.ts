@@ -3,12 +3,17 @@
 // or timer stop() left behind would keep it alive.
 
 import { pino } from 'pino';
+import { DEFAULTS } from '../../../src/config/config.ts';
 import { Pool } from '../../../src/pool/pool.ts';
 import { KubernetesSource } from '../../../src/sources/kubernetes/kubernetes-source.ts';
 
 const [service, namespace, watchdogMs, watches] = process.argv.slice(2);
 const log = pino({ level: 'info' }, process.stderr);
-const pool = new Pool(log, { connectMs: 1000 }, { healthyThreshold: 1, unhealthyThreshold: 1 });
+const pool = new Pool(log, () => ({
+  thresholds: { healthyThreshold: 1, unhealthyThreshold: 1 },
+  passiveHealth: DEFAULTS.passiveHealth,
+  connection: { connectMs: 1000, maxConnections: 16 },
+}));
 const source = new KubernetesSource({ service, namespace, port: 'http', api: 'endpointslices', watchdogMs: Number(watchdogMs) }, pool, log, {});
 await source.start();
 const backends = pool.all.map((b) => b.url);

@@ -1,0 +1,73 @@
+// The runtime snapshot: everything a running sluice reads per request or per event, built whole
+// from one valid Config and swapped in one place on reload. Components hold the RuntimeRef and
+// read `.current` when they need a setting; nobody copies settings into their own fields.
+
+import { readFileSync } from 'node:fs';
+import { createBalancer, type Balancer } from './balancer/balancer.ts';
+import { cidrMatcher } from './config/cidr.ts';
+import type { Config } from './config/config.ts';
+import type { PoolSettings } from './pool/pool.ts';
+
+export interface Runtime {
+  readonly config: Config;
+  readonly balancer: Balancer;
+  readonly pool: PoolSettings;
+  /** Client connections the proxy listener accepts at once (limits.maxConnections, resolved). */
+  readonly maxConnections: number;
+  readonly isTrustedProxy: (address: string | undefined) => boolean;
+}
+
+export class RuntimeRef {
+  current: Runtime;
+  constructor(initial: Runtime) {
+    this.current = initial;
+  }
+}
+
+/** Keys read only at start: a reload that changes them is reported, not silently ignored. */
+export const RESTART_KEYS = ['listen', 'admin.listen', 'discovery'] as const;
+
+export function restartNeeded(running: Config, wanted: Config): string[] {
+  const changed: string[] = [];
+  if (running.listen.text !== wanted.listen.text) changed.push('listen');
+  if (running.admin.listen.text !== wanted.admin.listen.text) changed.push('admin.listen');
+  if (JSON.stringify(running.discovery) !== JSON.stringify(wanted.discovery)) changed.push('discovery');
+  return changed;
+}
+
+export function buildRuntime(config: Config, previous?: Runtime): Runtime {
+  return {
+    config,
+    // The same policy keeps its position (and weights) across reloads.
+    balancer: previous !== undefined && previous.config.balancer === config.balancer ? previous.balancer : createBalancer(config.balancer),
+    pool: {
+      thresholds: config.healthCheck,
+      passiveHealth: config.passiveHealth,
+      connection: { connectMs: config.timeouts.connectMs, maxConnections: config.limits.backendMaxConnections },
+    },
+    maxConnections: config.limits.maxConnections ?? defaultMaxConnections(),
+    isTrustedProxy: cidrMatcher(config.trustedProxies),
+  };
+}
+
+/** Descriptors kept back for the admin listener, probes, discovery, logs and the config watcher. */
+const RESERVED_DESCRIPTORS = 64;
+
+/**
+ * Each client connection can hold one upstream connection too, so half of what the descriptor
+ * limit leaves after the reserve; at most 16384 when the limit is very high or unknown.
+ */
+export function defaultMaxConnections(): number {
+  const limit = openFileLimit();
+  if (limit === undefined) return 16384;
+  return Math.max(1, Math.min(16384, Math.floor((limit - RESERVED_DESCRIPTORS) / 2)));
+}
+
+function openFileLimit(): number | undefined {
+  try {
+    const line = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
+    return line === null || line[1] === 'unlimited' ? undefined : Number(line[1]);
+  } catch {
+    return undefined; // not Linux: no /proc
+  }
+}
