@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import type { Backend } from '../pool/backend.ts';
 import { classifyFailure, describeError } from '../pool/connection-errors.ts';
 import type { Runtime } from '../runtime.ts';
+import { trackRequest } from './client-connections.ts';
 import { originForm, type Forwarder } from './forwarder.ts';
 import { downstreamResponseHeaderList, upstreamRequestHeaders } from './headers.ts';
 import { rawResponse } from './upstream-errors.ts';
@@ -50,6 +51,8 @@ export class UpgradeTunnels {
 
   handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
+    // Never "between requests" from here on: shutdown ends it with a close frame, not as idle.
+    trackRequest(socket as Socket);
     if (this.forwarder.shuttingDown) {
       socket.end(rawResponse(503, 'Service Unavailable', 'Service Unavailable: shutting down.\n'));
       return;
