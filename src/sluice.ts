@@ -10,6 +10,8 @@ import type { Config, ListenAddress } from './config/config.ts';
 import { SluiceError } from './errors.ts';
 import { ActiveProber } from './health/active-prober.ts';
 import { Pool } from './pool/pool.ts';
+import type { LogFormat } from './log.ts';
+import { AccessLog } from './observers/access-log.ts';
 import { ClientConnections } from './proxy/client-connections.ts';
 import { Forwarder } from './proxy/forwarder.ts';
 import { shouldUpgrade, UpgradeTunnels } from './proxy/tunnel.ts';
@@ -23,6 +25,8 @@ export interface SluiceOptions {
   /** Watch the config file for changes (off for built-in configs such as the demo). */
   watchConfig?: boolean;
   discovery?: DiscoveryOptions;
+  /** The access log's format, as for the rest of the log. */
+  logFormat?: LogFormat;
 }
 
 const STATIC_SOURCE = 'config';
@@ -45,6 +49,7 @@ export class Sluice implements AdminView {
   private readonly proxyServer: Server;
   private readonly connections: ClientConnections;
   private readonly adminServer: Server;
+  private accessLog: AccessLog | undefined;
   private configSource: ConfigFileSource | undefined;
   private discovery: DiscoverySource | undefined;
   private stopping: Promise<void> | undefined;
@@ -73,6 +78,7 @@ export class Sluice implements AdminView {
     this.proxyServer.on('upgrade', this.tunnels.handle);
     this.connections = new ClientConnections(this.proxyServer);
     this.applyServerSettings(this.runtime.current);
+    this.applyObservers(this.runtime.current);
     this.adminServer = createAdminServer(this);
   }
 
@@ -141,12 +147,23 @@ export class Sluice implements AdminView {
     const runtime = buildRuntime(effective, previous);
     this.runtime.current = runtime;
     this.applyServerSettings(runtime);
+    this.applyObservers(runtime);
     this.pool.settingsChanged();
     this.prober.settingsChanged();
     this.pool.reconcile(STATIC_SOURCE, next.backends);
     this.configLoadedAt = Date.now();
     this.lastReloadError = undefined;
     this.log.info({ file: next.file, backends: next.backends.length }, 'config reloaded');
+  }
+
+  /** Access log on or off, live. */
+  private applyObservers(runtime: Runtime): void {
+    if (runtime.config.accessLog && this.accessLog === undefined) this.accessLog = new AccessLog(this.options.logFormat ?? 'json');
+    if (!runtime.config.accessLog && this.accessLog !== undefined) {
+      this.accessLog.close();
+      this.accessLog = undefined;
+    }
+    this.forwarder.observers = [this.accessLog].filter((o) => o !== undefined);
   }
 
   /** The listener's own settings; Node reads each of them per connection or per request. */
@@ -200,6 +217,7 @@ export class Sluice implements AdminView {
     await this.discovery?.stop();
     this.prober.close();
     this.pool.close();
+    this.accessLog?.close();
     await new Promise<void>((resolve) => this.adminServer.close(() => resolve()));
     this.adminServer.closeAllConnections();
     this.log.info('stopped');
