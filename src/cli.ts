@@ -9,6 +9,7 @@ import { SluiceError, UsageError } from './errors.ts';
 import { createLogger, defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat } from './log.ts';
 import { Signals, runUntilStopped } from './signals.ts';
 import { Sluice } from './sluice.ts';
+import { version } from './version.ts';
 import { keepYoungGenerationSmall } from './young-generation.ts';
 
 const HELP = `sluice: an HTTP load balancer for Kubernetes and beyond
@@ -80,11 +81,6 @@ export function parseArgs(argv: string[]): Args {
     }
   }
   return args;
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
 
 async function run(args: Args, signals: Signals): Promise<number> {

@@ -12,11 +12,13 @@ import { ActiveProber } from './health/active-prober.ts';
 import { Pool } from './pool/pool.ts';
 import type { LogFormat } from './log.ts';
 import { AccessLog } from './observers/access-log.ts';
+import { Metrics } from './observers/metrics.ts';
 import { ClientConnections } from './proxy/client-connections.ts';
 import { Forwarder } from './proxy/forwarder.ts';
 import { shouldUpgrade, UpgradeTunnels } from './proxy/tunnel.ts';
 import { buildRuntime, restartNeeded, RuntimeRef, type Runtime } from './runtime.ts';
 import { ConfigFileSource } from './sources/config-file-source.ts';
+import { version } from './version.ts';
 import { startDiscovery, type DiscoveryOptions, type DiscoverySource } from './sources/discovery.ts';
 
 export interface SluiceOptions {
@@ -50,6 +52,8 @@ export class Sluice implements AdminView {
   private readonly connections: ClientConnections;
   private readonly adminServer: Server;
   private accessLog: AccessLog | undefined;
+  private readonly metrics: Metrics | undefined;
+  private readonly reloads = { ok: 0, failed: 0 };
   private configSource: ConfigFileSource | undefined;
   private discovery: DiscoverySource | undefined;
   private stopping: Promise<void> | undefined;
@@ -63,12 +67,16 @@ export class Sluice implements AdminView {
     this.options = options;
     this.pool = new Pool(log, () => this.runtime.current.pool);
     this.prober = new ActiveProber(this.pool, () => this.runtime.current.config.healthCheck);
+    this.forwarder = new Forwarder(this.pool, this.runtime, log);
+    this.tunnels = new UpgradeTunnels(this.forwarder);
+    const metrics = config.admin.metrics ? this.createMetrics() : undefined;
+    this.metrics = metrics;
     this.pool.events = {
       added: (backend) => this.prober.start(backend),
       removed: (backend) => this.prober.stop(backend),
+      probed: metrics && ((backend, result) => metrics.probed(backend, result)),
+      ejected: metrics && ((backend) => metrics.ejected(backend)),
     };
-    this.forwarder = new Forwarder(this.pool, this.runtime, log);
-    this.tunnels = new UpgradeTunnels(this.forwarder);
     const { clientHeaderMs } = config.timeouts;
     this.proxyServer = createServer({
       // How often Node checks for request heads that take longer than timeouts.clientHeader.
@@ -153,7 +161,25 @@ export class Sluice implements AdminView {
     this.pool.reconcile(STATIC_SOURCE, next.backends);
     this.configLoadedAt = Date.now();
     this.lastReloadError = undefined;
+    this.reloads.ok++;
     this.log.info({ file: next.file, backends: next.backends.length }, 'config reloaded');
+  }
+
+  private createMetrics(): Metrics {
+    return new Metrics({
+      backends: () => this.pool.all,
+      retries: () => this.forwarder.retries,
+      clientConnections: () => this.connections.size,
+      tunnels: () => this.tunnels.size,
+      reloads: () => this.reloads,
+      discovery: () => this.discovery?.status(),
+      version: version(),
+    });
+  }
+
+  /** Prometheus text, or undefined when admin.metrics is off. */
+  renderMetrics(): string | undefined {
+    return this.metrics?.render();
   }
 
   /** Access log on or off, live. */
@@ -163,7 +189,7 @@ export class Sluice implements AdminView {
       this.accessLog.close();
       this.accessLog = undefined;
     }
-    this.forwarder.observers = [this.accessLog].filter((o) => o !== undefined);
+    this.forwarder.observers = [this.metrics, this.accessLog].filter((o) => o !== undefined);
   }
 
   /** The listener's own settings; Node reads each of them per connection or per request. */
@@ -179,6 +205,7 @@ export class Sluice implements AdminView {
 
   private rejectReload(message: string): void {
     this.lastReloadError = { at: Date.now(), message };
+    this.reloads.failed++;
     this.log.error({ error: message }, 'config reload rejected; keeping the running config');
   }
 

@@ -84,7 +84,8 @@ export interface Config {
   /** Absolute path of the file this came from, or "" for built-in configs (the demo). */
   file: string;
   listen: ListenAddress;
-  admin: { listen: ListenAddress };
+  /** `metrics`: serve /metrics and count what it needs (off saves a little per request). */
+  admin: { listen: ListenAddress; metrics: boolean };
   balancer: BalancerName;
   healthCheck: HealthCheckConfig;
   timeouts: TimeoutsConfig;
@@ -103,6 +104,7 @@ export interface Config {
 export const DEFAULTS = {
   listen: ':8080',
   adminListen: ':9901',
+  adminMetrics: true,
   balancer: 'round-robin' as BalancerName,
   healthCheck: {
     path: '/health',

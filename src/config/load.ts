@@ -39,7 +39,7 @@ export function defaultConfig(file: string): Config {
   return {
     file,
     listen: parseListen(d.listen) as ListenAddress,
-    admin: { listen: parseListen(d.adminListen) as ListenAddress },
+    admin: { listen: parseListen(d.adminListen) as ListenAddress, metrics: d.adminMetrics },
     balancer: d.balancer,
     healthCheck: { ...d.healthCheck },
     timeouts: { ...d.timeouts },
@@ -94,7 +94,7 @@ class ConfigReader {
       return fallback;
     }
     const top = this.fields(root, '', ['listen', 'admin', 'balancer', 'healthCheck', 'passiveHealth', 'timeouts', 'retries', 'retryBudget', 'limits', 'trustedProxies', 'shutdown', 'accessLog', 'backends', 'discovery']);
-    const admin = this.fields(top.admin, 'admin', ['listen']);
+    const admin = this.fields(top.admin, 'admin', ['listen', 'metrics']);
     const hc = this.fields(top.healthCheck, 'healthCheck', ['path', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold']);
     const to = this.fields(top.timeouts, 'timeouts', ['connect', 'response', 'clientIdle', 'clientHeader', 'idle', 'tunnelIdle', 'halfClose']);
     const ph = this.fields(top.passiveHealth, 'passiveHealth', ['consecutiveFailures', 'ejectionTime', 'maxEjectionTime', 'maxEjectionPercent']);
@@ -106,7 +106,7 @@ class ConfigReader {
     const config: Config = {
       file: this.file,
       listen: this.listen(top.listen, 'listen', d.listen),
-      admin: { listen: this.listen(admin.listen, 'admin.listen', d.adminListen) },
+      admin: { listen: this.listen(admin.listen, 'admin.listen', d.adminListen), metrics: this.boolean(admin.metrics, 'admin.metrics', d.adminMetrics) },
       balancer: this.oneOf(top.balancer, 'balancer', BALANCERS, d.balancer) as BalancerName,
       healthCheck: {
         path: this.urlPath(hc.path, 'healthCheck.path', d.healthCheck.path),

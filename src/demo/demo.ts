@@ -18,7 +18,7 @@ export function demoConfig(): Config {
   return {
     ...defaultConfig(''),
     listen: parseListen(':8080') as ListenAddress,
-    admin: { listen: parseListen(':9901') as ListenAddress },
+    admin: { listen: parseListen(':9901') as ListenAddress, metrics: true },
     // Faster than the defaults so changes show up while you watch.
     healthCheck: { path: '/health', intervalMs: 2_000, timeoutMs: 1_000, healthyThreshold: 2, unhealthyThreshold: 2 },
     shutdown: { drainTimeoutMs: 5_000, delayMs: 0 },

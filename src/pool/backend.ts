@@ -66,6 +66,8 @@ export class Backend {
   lastProbe: ProbeResult | undefined;
   lastError: string | undefined;
   lastErrorAt = 0;
+  /** Connections opened to the backend so far (for metrics). */
+  connectionsOpened = 0;
   stateSince = Date.now();
   dispatcher: ConnectionPool;
   /** Called by release() when a leaving backend has no request left. */
@@ -77,7 +79,13 @@ export class Backend {
     this.source = source;
     this.meta = desired.meta;
     this.terminating = desired.terminating ?? false;
-    this.dispatcher = createDispatcher(this.url, connection);
+    this.dispatcher = this.createDispatcher(connection);
+  }
+
+  private createDispatcher(connection: ConnectionSettings): ConnectionPool {
+    const dispatcher = createDispatcher(this.url, connection);
+    dispatcher.on('connect', () => { this.connectionsOpened++; });
+    return dispatcher;
   }
 
   get state(): BackendState {
@@ -98,7 +106,7 @@ export class Backend {
   /** New connections use the new settings; open ones finish on the old pool. */
   reconnect(connection: ConnectionSettings): void {
     const old = this.dispatcher;
-    this.dispatcher = createDispatcher(this.url, connection);
+    this.dispatcher = this.createDispatcher(connection);
     old.close().catch(() => {});
   }
 
