@@ -21,7 +21,10 @@ export function createAdminServer(view: AdminView): Server {
       case '/readyz': {
         const ready = isReady(view);
         const why = view.shuttingDown ? 'shutting down' : !view.discoverySynced() ? 'discovery not synced' : 'no healthy backend';
-        reply(res, ready ? 200 : 503, 'text/plain; charset=utf-8', ready ? 'ready\n' : `not ready: ${why}\n`);
+        // Discovery's own sentence says why there may be no backends (e.g. the Service is missing).
+        const problem = ready ? undefined : view.discoveryStatus()?.problem;
+        const body = ready ? 'ready\n' : `not ready: ${why}${typeof problem === 'string' ? ` (${problem})` : ''}\n`;
+        reply(res, ready ? 200 : 503, 'text/plain; charset=utf-8', body);
         return;
       }
       case '/':

@@ -9,7 +9,7 @@ import { KubernetesSource } from '../../../src/sources/kubernetes/kubernetes-sou
 const [service, namespace, watchdogMs, watches] = process.argv.slice(2);
 const log = pino({ level: 'info' }, process.stderr);
 const pool = new Pool(log, { connectMs: 1000 }, { healthyThreshold: 1, unhealthyThreshold: 1 });
-const source = new KubernetesSource({ service, namespace, port: 'http', api: 'endpointslices', watchdogMs: Number(watchdogMs) }, pool, log, {});
+const source = new KubernetesSource({ service, namespace, port: 'http', api: 'endpointslices', ipFamily: 'auto', watchdogMs: Number(watchdogMs) }, pool, log, {});
 await source.start();
 const backends = pool.all.map((b) => b.url);
 const deadline = Date.now() + 30_000;
