@@ -61,6 +61,8 @@ export class KubernetesSource implements DiscoverySource {
   /** Why there is nothing to follow (namespace or Service missing); undefined while unknown or fine. */
   private absence: string | undefined;
   private absenceCheck: { running: boolean; at: number } = { running: false, at: 0 };
+  /** Aborts side requests (the absence check) on stop(). */
+  private readonly stopping = new AbortController();
   /** Skipped slices by name, with the reason last logged: each is logged once, not per event. */
   private skipped = new Map<string, SkipReason>();
   private family: 'IPv4' | 'IPv6' | undefined;
@@ -144,6 +146,7 @@ export class KubernetesSource implements DiscoverySource {
   }
 
   async stop(): Promise<void> {
+    this.stopping.abort();
     clearTimeout(this.debounce);
     this.debounce = undefined;
     await this.reflector?.stop();
@@ -212,7 +215,7 @@ export class KubernetesSource implements DiscoverySource {
   /** With no slices (or no Endpoints object), find out why, as far as the Role allows. */
   private checkAbsence(force: boolean): void {
     const check = this.absenceCheck;
-    if (check.running || !this.client || (!force && Date.now() - check.at < ABSENCE_RECHECK_MS)) return;
+    if (check.running || !this.client || this.stopping.signal.aborted || (!force && Date.now() - check.at < ABSENCE_RECHECK_MS)) return;
     check.running = true;
     check.at = Date.now();
     this.whyNothing().then((sentence) => {
@@ -245,7 +248,7 @@ export class KubernetesSource implements DiscoverySource {
   /** The HTTP status of a GET, or undefined when there was no answer. */
   private async statusOf(path: string): Promise<number | undefined> {
     try {
-      await this.client!.getJson<unknown>(path, {}, AbortSignal.timeout(ABSENCE_REQUEST_TIMEOUT_MS));
+      await this.client!.getJson<unknown>(path, {}, AbortSignal.any([this.stopping.signal, AbortSignal.timeout(ABSENCE_REQUEST_TIMEOUT_MS)]));
       return 200;
     } catch (err) {
       return err instanceof KubeApiError ? err.status : undefined;
