@@ -198,6 +198,8 @@ export class KubernetesSource implements DiscoverySource {
 
   /** Counts skipped slices and logs each one once (again only after it was used or gone). */
   private noteSkipped(mapped: MappedEndpoints): void {
+    // A port problem maps nothing: keep the last counts rather than forget (and relog) them.
+    if (mapped.problem) return;
     const now = new Map<string, SkipReason>();
     for (const skip of mapped.skipped) {
       now.set(skip.slice, skip.reason);
