@@ -41,11 +41,6 @@ export async function apply<T extends KubernetesObject>(object: T): Promise<T> {
   return api().patch(object, undefined, undefined, 'sluice-cluster-test', true, PatchStrategy.ServerSideApply);
 }
 
-/** The object as the API server has it now. */
-export async function read<T extends KubernetesObject>(object: T): Promise<T> {
-  return api().read(object as T & { metadata: { name: string } }) as Promise<T>;
-}
-
 export async function remove(object: KubernetesObject): Promise<void> {
   try {
     await api().delete(object);
