@@ -161,9 +161,9 @@ describe('Kubernetes discovery through API server outages (real kube-apiserver)'
     process.stdout.write(`      freeze → discovery.problem shown after ${shownAfterMs} ms (bound ${STALL_BOUND_MS} ms)\n`);
     expect(frozen.problem).to.match(/^the Kubernetes API server at https:\/\/127\.0\.0\.1:\d+ sent nothing for 30s, not even a bookmark \(frozen, or the connection is dead\); listing again, keeping the last 1 backends$/);
     expect(frozen.dataAgeSeconds as number, 'data age when the stall was shown').to.be.at.least(STALL_BOUND_MS / 1000);
-    expect(frozen.lastEventAt, 'lastEventAt (bookmarks count)').to.be.a('string');
     expect(frozen).to.include({ synced: true, endpoints: 1 });
-    // A healthy watch is renewed at least every 15s, so silence starts at most 15s before the freeze.
+    // A healthy watch ends (and is renewed) at least every 15s, so the silence began at most 15s
+    // before the freeze (here: at the watch opened just before it, so close to the full 30s).
     expect(shownAfterMs, 'freeze → problem shown').to.be.below(STALL_BOUND_MS + 2000);
 
     const after = await eventually(async () => {

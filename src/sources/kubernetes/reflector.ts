@@ -5,10 +5,11 @@
 //   → on any other error, back off exponentially with jitter (capped) and watch again from the
 //     last resourceVersion (a broken connection loses nothing; a bad event lists again)
 //   → a watchdog lists again when nothing at all (no event, no bookmark, no end of the watch)
-//     arrived for watchdogMs. Watches are asked to last at most half of that (timeoutSeconds),
-//     and the API server ends them on time (sending a bookmark 2s before), so a healthy server
-//     is never silent for more than half the bound: silence beyond it means a frozen server or
-//     a dead connection, not a quiet Service.
+//     arrived for watchdogMs. Bookmarks cannot be the heartbeat: the API server sends one only
+//     once its cache has moved past the watch's resourceVersion, so on a quiet resource none
+//     come at all. The end of the watch can: watches are asked to last at most half the bound
+//     (timeoutSeconds), the API server ends them on time, so a healthy server is never silent
+//     for more than half of it. Silence beyond it means a frozen server or a dead connection.
 // The JavaScript client's informers can stop silently when a connection dies; this loop only
 // ends when stop() is called.
 
