@@ -132,8 +132,9 @@ describe('Kubernetes discovery through API server outages (real kube-apiserver)'
 
   it('shows a frozen API server as a problem within the default 30s bound, keeps serving, and picks up a change made during the freeze', async function () {
     this.timeout(180_000);
-    const [a, b] = net.addresses;
-    const { svc, s } = await setUp([a]);
+    const [a, b, c] = net.addresses;
+    // Two backends, so one probe timing out on a busy machine costs no request.
+    const { svc, s } = await setUp([a, c]);
     const name = `${svc}-x`;
     expect((await s.discovery()).problem).to.equal(null);
     // The change to make behind the frozen API server's back, written straight into etcd.
@@ -159,9 +160,9 @@ describe('Kubernetes discovery through API server outages (real kube-apiserver)'
       thawApiserver();
     }
     process.stdout.write(`      freeze → discovery.problem shown after ${shownAfterMs} ms (bound ${STALL_BOUND_MS} ms)\n`);
-    expect(frozen.problem).to.match(/^the Kubernetes API server at https:\/\/127\.0\.0\.1:\d+ sent nothing for 30s, not even a bookmark \(frozen, or the connection is dead\); listing again, keeping the last 1 backends$/);
+    expect(frozen.problem).to.match(/^the Kubernetes API server at https:\/\/127\.0\.0\.1:\d+ sent nothing for 30s, not even a bookmark \(frozen, or the connection is dead\); listing again, keeping the last 2 backends$/);
     expect(frozen.dataAgeSeconds as number, 'data age when the stall was shown').to.be.at.least(STALL_BOUND_MS / 1000);
-    expect(frozen).to.include({ synced: true, endpoints: 1 });
+    expect(frozen).to.include({ synced: true, endpoints: 2 });
     // A healthy watch ends (and is renewed) at least every 15s, so the silence began at most 15s
     // before the freeze (here: at the watch opened just before it, so close to the full 30s).
     expect(shownAfterMs, 'freeze → problem shown').to.be.below(STALL_BOUND_MS + 2000);
@@ -172,10 +173,11 @@ describe('Kubernetes discovery through API server outages (real kube-apiserver)'
     }, 'the change made during the freeze, and the problem to clear', 60_000, 100);
     expect(after.dataAgeSeconds as number).to.be.below(STALL_BOUND_MS / 1000 / 2 + 1);
     expect(after.relists).to.be.at.least(1);
-    await s.waitForHealthy(2);
+    await s.waitForHealthy(3);
     const result = await load!.stop();
     load = undefined;
-    expect(result.failures, 'failed requests').to.deep.equal([]);
+    const story = s.logs.filter((l) => l.msg !== 'access').map((l) => `${l.time ?? ''} ${l.msg} ${JSON.stringify({ ...l, msg: undefined, time: undefined, pid: undefined, hostname: undefined, level: undefined })}`).join('\n');
+    expect(result.failures.length, `failed requests (${result.failures[0]}); sluice logged:\n${story}`).to.equal(0);
   });
 
   it('lists again when the watch goes silent, even though its connection stays open', async () => {
