@@ -71,6 +71,7 @@ describe('Kubernetes discovery through API server outages (real kube-apiserver)'
       return d.lastError?.message.includes('cannot reach the Kubernetes API server') ? d : undefined;
     }, 'discovery to report the API server unreachable', 30_000);
     expect(down).to.include({ synced: true, endpoints: 2 });
+    expect(down.problem, 'problem while the API server is down').to.equal(down.lastError?.message);
     expect((await fetch(`${s.adminUrl}/readyz`)).status, '/readyz while the API server is down').to.equal(200);
     await keepsServing('while the API server is down');
     expect([...(await s.backends()).keys()].sort()).to.deep.equal([url(a), url(b)]);
@@ -88,6 +89,7 @@ describe('Kubernetes discovery through API server outages (real kube-apiserver)'
     expect(result.failures, 'failed requests').to.deep.equal([]);
     const status = await s.discovery();
     expect(status.watchRestarts).to.be.at.least(1);
+    expect(status.problem, 'problem once the watch is live again').to.equal(null);
     // The last error stays visible after recovery (a restarting API server may also have
     // answered 429 or 503 for a moment, so only its presence is certain).
     expect(status.lastError).to.not.equal(null);
