@@ -34,9 +34,12 @@ export function isReady(view: AdminView): boolean {
 
 /** Why /readyz says no, in a few words; null when ready. */
 export function notReadyReason(view: AdminView): string | null {
+  // Discovery's own sentence says why there may be no backends (e.g. the Service is missing).
+  const problem = view.discoveryStatus()?.problem;
+  const because = typeof problem === 'string' ? ` (${problem})` : '';
   if (view.shuttingDown) return 'shutting down';
-  if (!view.discoverySynced()) return 'discovery not synced';
-  if (!view.pool.serving) return view.pool.all.length === 0 ? 'no backends' : 'no healthy backend';
+  if (!view.discoverySynced()) return `discovery not synced${because}`;
+  if (!view.pool.serving) return `no healthy backend${because}`;
   return null;
 }
 

@@ -26,6 +26,9 @@ export interface BackendConfig {
 }
 
 export type KubernetesApi = 'endpointslices' | 'endpoints';
+/** auto: IPv4 when the Service has IPv4 endpoints, else IPv6. */
+export type IpFamily = 'auto' | 'IPv4' | 'IPv6';
+export const IP_FAMILIES: readonly IpFamily[] = ['auto', 'IPv4', 'IPv6'];
 
 export interface KubernetesDiscoveryConfig {
   service: string;
@@ -34,7 +37,8 @@ export interface KubernetesDiscoveryConfig {
   /** A Service port's name, or the target (pod) port's number; undefined when the Service has one port. */
   port: string | number | undefined;
   api: KubernetesApi;
-  /** Relist when the watch has been silent this long. */
+  ipFamily: IpFamily;
+  /** A watch silent this long (no event, no bookmark, no end) is stalled: relist. */
   watchdogMs: number;
 }
 
@@ -125,5 +129,5 @@ export const DEFAULTS = {
   shutdown: { drainTimeoutMs: 30_000, delayMs: 0 },
   accessLog: false,
   weight: 1,
-  kubernetes: { api: 'endpointslices' as KubernetesApi, watchdogMs: 5 * 60_000 },
+  kubernetes: { api: 'endpointslices' as KubernetesApi, ipFamily: 'auto' as IpFamily, watchdogMs: 30_000 },
 } as const;

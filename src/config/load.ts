@@ -8,8 +8,8 @@ import { ConfigError, type ConfigIssue } from '../errors.ts';
 import { parseDuration } from './duration.ts';
 import { checkCidr } from './cidr.ts';
 import {
-  BALANCERS, DEFAULTS,
-  type BackendConfig, type BalancerName, type Config, type KubernetesApi,
+  BALANCERS, DEFAULTS, IP_FAMILIES,
+  type BackendConfig, type BalancerName, type Config, type IpFamily, type KubernetesApi,
   type KubernetesDiscoveryConfig, type ListenAddress,
 } from './config.ts';
 
@@ -345,7 +345,7 @@ class ConfigReader {
     const discovery = this.fields(node, 'discovery', ['kubernetes']);
     const kNode = discovery.kubernetes;
     if (kNode === undefined || isNull(kNode)) return undefined;
-    const k = this.fields(kNode, 'discovery.kubernetes', ['service', 'namespace', 'port', 'api', 'watchdog']);
+    const k = this.fields(kNode, 'discovery.kubernetes', ['service', 'namespace', 'port', 'api', 'ipFamily', 'watchdog']);
     const service = this.string(k.service, 'discovery.kubernetes.service');
     if (service === undefined) this.issue(kNode, 'discovery.kubernetes.service', 'is required');
     else if (!DNS_LABEL.test(service)) this.issue(k.service, 'discovery.kubernetes.service', `"${service}" is not a valid Service name`);
@@ -363,6 +363,7 @@ class ConfigReader {
       namespace,
       port,
       api: this.oneOf<KubernetesApi>(k.api, 'discovery.kubernetes.api', ['endpointslices', 'endpoints'], DEFAULTS.kubernetes.api),
+      ipFamily: this.oneOf<IpFamily>(k.ipFamily, 'discovery.kubernetes.ipFamily', IP_FAMILIES, DEFAULTS.kubernetes.ipFamily),
       watchdogMs: this.duration(k.watchdog, 'discovery.kubernetes.watchdog', DEFAULTS.kubernetes.watchdogMs, 1000),
     };
   }
