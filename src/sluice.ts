@@ -5,6 +5,7 @@ import { createServer, type Server } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createAdminServer } from './admin/admin-server.ts';
+import { TrafficHistory } from './admin/history.ts';
 import type { AdminView, DiscoveryStatus } from './admin/status.ts';
 import type { Config, ListenAddress } from './config/config.ts';
 import { SluiceError } from './errors.ts';
@@ -53,6 +54,8 @@ export class Sluice implements AdminView {
   private readonly adminServer: Server;
   private accessLog: AccessLog | undefined;
   private readonly metrics: Metrics | undefined;
+  /** The status page's graphs: the last minutes in a bounded ring. */
+  private readonly history: TrafficHistory;
   private readonly reloads = { ok: 0, failed: 0 };
   private configSource: ConfigFileSource | undefined;
   private discovery: DiscoverySource | undefined;
@@ -71,6 +74,7 @@ export class Sluice implements AdminView {
     this.tunnels = new UpgradeTunnels(this.forwarder);
     const metrics = config.admin.metrics ? this.createMetrics() : undefined;
     this.metrics = metrics;
+    this.history = new TrafficHistory(() => this.pool.all);
     this.pool.events = {
       added: (backend) => this.prober.start(backend),
       removed: (backend) => this.prober.stop(backend),
@@ -127,6 +131,7 @@ export class Sluice implements AdminView {
     }
     this.log.info({ address: this.proxyAddress }, 'proxy listening');
     this.log.info({ address: this.adminAddress }, 'admin listening');
+    this.history.start();
     if (this.config.discovery.kubernetes) {
       this.discovery = await startDiscovery(this.config.discovery.kubernetes, this.pool, this.log, this.options.discovery ?? {});
     }
@@ -182,6 +187,11 @@ export class Sluice implements AdminView {
     return this.metrics?.render();
   }
 
+  /** `GET /status/history`: the graphs' samples. */
+  renderHistory(): object {
+    return this.history.render();
+  }
+
   /** Access log on or off, live. */
   private applyObservers(runtime: Runtime): void {
     if (runtime.config.accessLog && this.accessLog === undefined) this.accessLog = new AccessLog(this.options.logFormat ?? 'json');
@@ -189,7 +199,7 @@ export class Sluice implements AdminView {
       this.accessLog.close();
       this.accessLog = undefined;
     }
-    this.forwarder.observers = [this.metrics, this.accessLog].filter((o) => o !== undefined);
+    this.forwarder.observers = [this.metrics, this.history, this.accessLog].filter((o) => o !== undefined);
   }
 
   /** The listener's own settings; Node reads each of them per connection or per request. */
@@ -243,6 +253,7 @@ export class Sluice implements AdminView {
     }
     await this.discovery?.stop();
     this.prober.close();
+    this.history.stop();
     this.pool.close();
     this.accessLog?.close();
     await new Promise<void>((resolve) => this.adminServer.close(() => resolve()));

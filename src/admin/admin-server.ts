@@ -1,7 +1,8 @@
-// The admin listener: /status, /healthz, /readyz. Separate from the proxy port so no backend
+// The admin listener: the status page at /, /status, /status/history, /metrics, /healthz, /readyz. Separate from the proxy port so no backend
 // path is ever shadowed.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.ts';
 import { notReadyReason, renderStatus, renderStatusText, type AdminView } from './status.ts';
 
 export function createAdminServer(view: AdminView): Server {
@@ -30,8 +31,19 @@ export function createAdminServer(view: AdminView): Server {
         reply(res, why === null ? 200 : 503, 'text/plain; charset=utf-8', why === null ? 'ready\n' : `not ready: ${why}\n`);
         return;
       }
+      case '/status/history':
+        reply(res, 200, 'application/json', JSON.stringify(view.renderHistory()) + '\n');
+        return;
       case '/':
-        reply(res, 200, 'text/plain; charset=utf-8', 'sluice admin: /status /status?format=text /metrics /healthz /readyz\n');
+        // Browsers get the status page; curl and scripts keep the one-line index.
+        if (/\btext\/html\b/.test(req.headers.accept ?? '')) {
+          reply(res, 200, 'text/html; charset=utf-8', STATUS_PAGE_HTML, {
+            'content-security-policy': STATUS_PAGE_CSP, 'x-content-type-options': 'nosniff', 'referrer-policy': 'no-referrer', vary: 'accept',
+          });
+        } else {
+          reply(res, 200, 'text/plain; charset=utf-8',
+            'sluice admin: /status /status?format=text /status/history /metrics /healthz /readyz (open / in a browser for the status page)\n', { vary: 'accept' });
+        }
         return;
       default:
         reply(res, 404, 'text/plain; charset=utf-8', 'Not Found: try /status, /healthz or /readyz\n');

@@ -26,6 +26,8 @@ export interface AdminView {
   discoverySynced(): boolean;
   /** Prometheus text, or undefined when metrics are off. */
   renderMetrics(): string | undefined;
+  /** The status page's graphs: `{intervalMs, capacity, samples}`. */
+  renderHistory(): object;
 }
 
 export function isReady(view: AdminView): boolean {
