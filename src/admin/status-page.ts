@@ -361,8 +361,10 @@ function drawGraph(canvas, history, series, format) {
   g.setTransform(dpr, 0, 0, dpr, 0, 0);
   g.clearRect(0, 0, w, h);
   var samples = history ? history.samples : [];
-  var span = history ? history.intervalMs * history.capacity : 600000;
   var end = samples.length ? samples[samples.length - 1].t : now();
+  // From one minute up to the whole ring, so a fresh start is not a sliver at the right edge.
+  var full = history ? history.intervalMs * history.capacity : 600000;
+  var span = Math.min(full, Math.max(60000, samples.length ? end - samples[0].t : 0));
   var left = 44, right = w - 6, top = 8, bottom = h - 18;
   var max = 0;
   series.forEach(function (s) { samples.forEach(function (x) { var v = s.value(x); if (v !== null && v > max) max = v; }); });
@@ -376,10 +378,10 @@ function drawGraph(canvas, history, series, format) {
     g.beginPath(); g.moveTo(left, y); g.lineTo(right, y); g.stroke();
     g.textAlign = 'right'; g.fillText(format(max * i / 2), left - 4, y + 3);
   }
-  g.textAlign = 'center';
-  var minutes = Math.round(span / 60000);
-  [minutes, Math.round(minutes / 2), 0].forEach(function (m, k) {
-    g.fillText(m ? '-' + m + 'm' : 'now', left + (right - left) * k / 2, h - 4);
+  [span, span / 2, 0].forEach(function (t, k) {
+    var label = t === 0 ? 'now' : t < 120000 ? '-' + Math.round(t / 1000) + 's' : '-' + Math.round(t / 60000) + 'm';
+    g.textAlign = ['left', 'center', 'right'][k];
+    g.fillText(label, left + (right - left) * k / 2, h - 4);
   });
   var x = function (t) { return right - (end - t) / span * (right - left); };
   var points = 0;
