@@ -40,8 +40,11 @@ dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}
 .chip b{font-variant-numeric:tabular-nums;margin-left:4px}
 input[type=search]{font:inherit;padding:4px 8px;border:1px solid var(--line);border-radius:6px;background:var(--panel);color:var(--fg);min-width:220px}
 .tablewrap{overflow:auto;max-height:75vh;border:1px solid var(--line);border-radius:8px;background:var(--panel)}
-table{border-collapse:collapse;width:100%}
-th,td{padding:3px 8px;text-align:left;white-space:nowrap;border-bottom:1px solid var(--line)}
+table{border-collapse:collapse;width:100%;min-width:1180px;table-layout:fixed}
+th,td{padding:3px 8px;text-align:left;white-space:nowrap;border-bottom:1px solid var(--line);overflow:hidden;text-overflow:ellipsis}
+th.c-state{width:96px}th.c-url{width:auto}th.c-since{width:58px}th.c-rate{width:66px}th.c-inflight{width:88px}th.c-requests{width:86px}
+th.c-errors{width:56px}th.c-p50,th.c-p99{width:72px}th.c-probe{width:210px}th.c-error{width:22%}th.c-pod{width:14%}th.c-node,th.c-zone{width:9%}th.c-weight{width:78px}
+table.nometa{min-width:1000px}
 td.n,th.n{text-align:right;font-variant-numeric:tabular-nums}
 th{position:sticky;top:0;background:var(--head);font-size:11px;text-transform:uppercase;letter-spacing:.04em;color:var(--muted);z-index:1}
 th button{all:unset;cursor:pointer}th[aria-sort=ascending] button::after{content:" \25B2"}th[aria-sort=descending] button::after{content:" \25BC"}
@@ -52,7 +55,6 @@ tr.st-ejected{border-left-color:var(--warn);background:var(--warnbg)}tr.st-unkno
 .pill{display:inline-block;min-width:74px;padding:0 6px;border-radius:8px;font-size:11px;font-weight:650;text-align:center}
 .p-healthy{background:var(--okbg);color:var(--ok)}.p-unhealthy{background:var(--badbg);color:var(--bad)}.p-ejected{background:var(--warnbg);color:var(--warn)}
 .p-unknown{background:var(--unkbg);color:var(--unk)}.p-draining{background:var(--drainbg);color:var(--drain)}
-td.e{max-width:340px;overflow:hidden;text-overflow:ellipsis}
 .hot{color:var(--bad);font-weight:650}.stale{opacity:.55}
 table.nometa .meta{display:none}
 .empty{padding:16px;text-align:center;color:var(--muted)}
@@ -181,7 +183,7 @@ function windowed(url) {
 function buildHead() {
   var tr = $('head');
   COLUMNS.forEach(function (col) {
-    var th = el('th', (col.n ? 'n' : '') + (col.meta ? ' meta' : ''));
+    var th = el('th', 'c-' + col.key + (col.n ? ' n' : '') + (col.meta ? ' meta' : ''));
     th.dataset.key = col.key;
     var button = el('button', '', col.label);
     button.type = 'button';
