@@ -50,7 +50,7 @@ try {
   // config while a request hangs on it (draining).
   const leaving = backends[7];
   const hangs: Promise<unknown>[] = [];
-  for (let i = 0; i < 8 && leaving.hangsOpen === 0; i++) {
+  for (let i = 0; i < 64 && leaving.hangsOpen === 0; i++) {
     const before = backends.reduce((n, b) => n + b.hangsOpen, 0);
     hangs.push(request(`${sluice.proxyUrl}/hang`, { dispatcher: agent }).catch(() => undefined));
     await eventually(() => backends.reduce((n, b) => n + b.hangsOpen, 0) > before, 'a hanging request');

@@ -235,7 +235,9 @@ function updateRow(row, b) {
   setText(c.p50, ms(w.p50));
   setText(c.p99, ms(w.p99));
   var p = b.lastProbe;
-  setText(c.probe, p ? (p.ok ? '\u2713 ' : '\u2717 ') + (p.status !== null ? p.status : p.error || 'failed') + ' \u00b7 ' + ms(p.latencyMs) + ' \u00b7 ' + age(p.at) + ' ago' : 'none yet');
+  var probe = p ? (p.ok ? '\u2713 ' : '\u2717 ') + (p.status !== null ? p.status : p.error || 'failed') + ' \u00b7 ' + ms(p.latencyMs) + ' \u00b7 ' + age(p.at) + ' ago' : 'none yet';
+  setText(c.probe, probe);
+  if (c.probe.title !== probe) c.probe.title = probe;
   c.probe.classList.toggle('hot', !!p && !p.ok);
   setText(c.error, b.lastError ? b.lastError + (b.lastErrorAt ? ' \u00b7 ' + age(b.lastErrorAt) + ' ago' : '') : '');
   c.error.title = b.lastError || '';
