@@ -133,7 +133,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     let skipped: Backend[] | undefined;
     for (;;) {
       const exclude = skipped === undefined ? this.tried : [...(this.tried ?? []), ...skipped];
-      const backend = this.runtime.balancer.pick(pool.candidates, exclude);
+      const backend = this.runtime.balancer.pick(pool.candidates, exclude, this.req);
       if (backend === undefined) break;
       if (backend.inflight < full) return backend;
       (skipped ??= []).push(backend);
@@ -167,7 +167,11 @@ class Exchange implements Dispatcher.DispatchHandler {
     }
     this.responded = true;
     if (this.forwarder.shuttingDown) res.shouldKeepAlive = false;
-    res.writeHead(statusCode, statusMessage, downstreamResponseHeaderList(headers));
+    const list = downstreamResponseHeaderList(headers);
+    // Sticky sessions: the cookie that pins the client to the backend that answered.
+    const cookie = this.backend === undefined ? undefined : this.runtime.balancer.setCookie?.(this.backend, this.req);
+    if (cookie !== undefined) list.push('set-cookie', cookie);
+    res.writeHead(statusCode, statusMessage, list);
     // From here on a stalled backend or a client that stopped reading is cut after timeouts.idle.
     if (!this.socket.destroyed) this.socket.setTimeout(this.runtime.config.timeouts.idleMs);
   }

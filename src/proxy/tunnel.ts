@@ -116,8 +116,9 @@ class UpgradeAttempts {
     if (this.clientGone) return;
     const { limits, timeouts } = this.runtime.config;
     const full = limits.backendMaxConnections + limits.backendMaxPending;
-    const candidates = this.tunnels.pool.candidates.filter((b) => b.inflight < full);
-    const backend = this.runtime.balancer.pick(candidates, this.tried);
+    // The pool's own array (not a filtered copy): policies cache per candidate set.
+    const candidates = this.tunnels.pool.candidates;
+    const backend = this.runtime.balancer.pick(candidates, this.tried.concat(candidates.filter((b) => b.inflight >= full)), this.req);
     if (backend === undefined) {
       const status = this.tried.length > 0 ? rawResponse(502, 'Bad Gateway', 'Bad Gateway: the backend could not be reached or failed.\n')
         : rawResponse(503, 'Service Unavailable', 'Service Unavailable: no healthy backend.\n', 'Retry-After: 1\r\n');
