@@ -55,7 +55,7 @@ export function createBalancer(config: Pick<Config, 'balancer' | 'balancerOption
       base = new WeightedRoundRobin(slowStart ? slowStart.weightOf(configuredWeight) : configuredWeight);
       break;
     case 'least-request':
-      base = new LeastRequest(slowStart ? slowStart.weightOf(configuredWeight) : configuredWeight);
+      base = slowStart ? new LeastRequest(slowStart.weightOf(configuredWeight), Math.random, false) : new LeastRequest();
       break;
     case 'random':
       base = new RandomPick(slowStart ? slowStart.weightOf(configuredWeight) : configuredWeight);
