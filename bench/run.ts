@@ -348,11 +348,12 @@ async function main(): Promise<void> {
     await stopProcess(fresh.proc);
 
     // Sluice variants, each against the default sluice in interleaved rounds (small GET, 64 conns).
-    log('sluice variants: health checks every 100ms, access log on, 100 backends (each against the default sluice)');
+    log('sluice variants: health checks every 100ms, access log on, metrics off, 100 backends (each against the default sluice)');
     const variants: { name: string; title: string; started: StartedSluice }[] = [];
     const starts: [string, string, number[], Parameters<typeof startSluice>[4]][] = [
       ['health-100ms', 'health checks every 100 ms (vs 10 s)', three, { healthInterval: '100ms' }],
-      ['access-log', 'access log on (pino JSON lines to a file)', three, { accessLog: true }],
+      ['access-log', 'access log on (JSON lines to a file)', three, { accessLog: true }],
+      ['metrics-off', 'metrics off (admin.metrics: false; the default sluice has them on)', three, { metrics: false }],
       ['100-backends', '100 backends in the pool (vs 3)', backends.ports, {}],
     ];
     for (const [name, title, ports, options] of starts) {

@@ -96,6 +96,8 @@ export interface Contender {
 export interface SluiceOptions {
   healthInterval?: string;
   accessLog?: boolean;
+  /** admin.metrics (default on, as for users). */
+  metrics?: boolean;
   extraArgs?: string[];
   /** Node flags before the script, e.g. --cpu-prof. */
   nodeFlags?: string[];
@@ -119,6 +121,7 @@ export async function startSluice(dir: string, name: string, backends: number[],
     `listen: "127.0.0.1:${port}"`,
     'admin:',
     `  listen: "127.0.0.1:${adminPort}"`,
+    ...(options.metrics === false ? ['  metrics: false'] : []),
     ...(options.healthInterval ? ['healthCheck:', `  interval: ${options.healthInterval}`, `  timeout: ${options.healthInterval}`] : []),
     `accessLog: ${options.accessLog ?? false}`,
     'backends:',
