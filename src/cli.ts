@@ -8,14 +8,13 @@ import { Demo } from './demo/demo.ts';
 import { SluiceError, UsageError } from './errors.ts';
 import { createLogger, LOG_LEVELS } from './log.ts';
 import { Sluice } from './sluice.ts';
-import { keepYoungGenerationSmall } from './young-generation.ts';
 
 const HELP = `sluice: an HTTP load balancer for Kubernetes and beyond
 
 Usage:
   sluice [run] [--config FILE]     run the balancer (default config: ./config.yaml)
   sluice validate [--config FILE]  check a config file; exit 0, or 2 listing every problem
-  sluice demo                      three demo backends on :8081-8083, sluice on :8080, admin on :9901
+  sluice demo                      three demo backends and sluice in front, all on 127.0.0.1 (:8080, admin :9901)
 
 Options:
   -c, --config FILE      config file (default ./config.yaml)
@@ -94,7 +93,6 @@ async function run(args: Args): Promise<number> {
       return 0;
     }
     case 'demo': {
-      keepYoungGenerationSmall();
       const log = createLogger(args.logLevel);
       const demo = new Demo(log);
       await demo.start();
@@ -102,7 +100,6 @@ async function run(args: Args): Promise<number> {
     }
     case 'run': {
       const config = loadConfigFile(args.config);
-      keepYoungGenerationSmall();
       const log = createLogger(args.logLevel);
       const sluice = new Sluice(config, log, {
         configText: readFileSync(config.file, 'utf8'),
