@@ -6,21 +6,22 @@ import { loadConfigFile } from './config/load.ts';
 import { formatDuration } from './config/duration.ts';
 import { Demo } from './demo/demo.ts';
 import { SluiceError, UsageError } from './errors.ts';
-import { createLogger, LOG_LEVELS } from './log.ts';
+import { createLogger, defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat } from './log.ts';
 import { Signals, runUntilStopped } from './signals.ts';
 import { Sluice } from './sluice.ts';
-import { keepYoungGenerationSmall } from './young-generation.ts';
+import { version } from './version.ts';
 
 const HELP = `sluice: an HTTP load balancer for Kubernetes and beyond
 
 Usage:
   sluice [run] [--config FILE]     run the balancer (default config: ./config.yaml)
   sluice validate [--config FILE]  check a config file; exit 0, or 2 listing every problem
-  sluice demo                      three demo backends on :8081-8083, sluice on :8080, admin on :9901
+  sluice demo                      three demo backends and sluice in front, all on 127.0.0.1 (:8080, admin :9901)
 
 Options:
   -c, --config FILE      config file (default ./config.yaml)
       --log-level LEVEL  trace, debug, info (default), warn, error, fatal or silent
+      --log-format FMT   json, or pretty (one short line per event; the default on a terminal)
       --kubeconfig FILE  kubeconfig for discovery.kubernetes outside a cluster
       --context NAME     kubeconfig context to use
   -h, --help             show this help
@@ -34,12 +35,13 @@ interface Args {
   command: 'run' | 'validate' | 'demo' | 'help' | 'version';
   config: string;
   logLevel: LevelWithSilent;
+  logFormat: LogFormat;
   kubeconfig?: string;
   context?: string;
 }
 
 export function parseArgs(argv: string[]): Args {
-  const args: Args = { command: 'run', config: 'config.yaml', logLevel: 'info' };
+  const args: Args = { command: 'run', config: 'config.yaml', logLevel: 'info', logFormat: defaultLogFormat() };
   let commandSeen = false;
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i];
@@ -57,6 +59,12 @@ export function parseArgs(argv: string[]): Args {
       case '-c': case '--config': args.config = value(); break;
       case '--kubeconfig': args.kubeconfig = value(); break;
       case '--context': args.context = value(); break;
+      case '--log-format': {
+        const format = value();
+        if (!(LOG_FORMATS as readonly string[]).includes(format)) throw new UsageError(`--log-format must be one of ${LOG_FORMATS.join(', ')}, not "${format}"`);
+        args.logFormat = format as LogFormat;
+        break;
+      }
       case '--log-level': {
         const level = value();
         if (!(LOG_LEVELS as readonly string[]).includes(level)) throw new UsageError(`--log-level must be one of ${LOG_LEVELS.join(', ')}, not "${level}"`);
@@ -72,11 +80,6 @@ export function parseArgs(argv: string[]): Args {
     }
   }
   return args;
-}
-
-function version(): string {
-  const pkg = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
-  return pkg.version;
 }
 
 async function run(args: Args, signals: Signals): Promise<number> {
@@ -95,18 +98,17 @@ async function run(args: Args, signals: Signals): Promise<number> {
       return 0;
     }
     case 'demo': {
-      keepYoungGenerationSmall();
-      const log = createLogger(args.logLevel);
+      const log = createLogger(args.logLevel, args.logFormat);
       const demo = new Demo(log);
       return runUntilStopped(signals, log, demo.start(), (reason) => demo.stop(reason));
     }
     case 'run': {
       const config = loadConfigFile(args.config);
-      keepYoungGenerationSmall();
-      const log = createLogger(args.logLevel);
+      const log = createLogger(args.logLevel, args.logFormat);
       const sluice = new Sluice(config, log, {
         configText: readFileSync(config.file, 'utf8'),
         watchConfig: true,
+        logFormat: args.logFormat,
         discovery: { kubeconfig: args.kubeconfig, context: args.context },
       });
       const started = sluice.start().then(() => {

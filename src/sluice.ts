@@ -10,11 +10,15 @@ import type { Config, ListenAddress } from './config/config.ts';
 import { SluiceError } from './errors.ts';
 import { ActiveProber } from './health/active-prober.ts';
 import { Pool } from './pool/pool.ts';
+import type { LogFormat } from './log.ts';
+import { AccessLog } from './observers/access-log.ts';
+import { Metrics } from './observers/metrics.ts';
 import { ClientConnections } from './proxy/client-connections.ts';
 import { Forwarder } from './proxy/forwarder.ts';
 import { shouldUpgrade, UpgradeTunnels } from './proxy/tunnel.ts';
 import { buildRuntime, restartNeeded, RuntimeRef, type Runtime } from './runtime.ts';
 import { ConfigFileSource } from './sources/config-file-source.ts';
+import { version } from './version.ts';
 import { startDiscovery, type DiscoveryOptions, type DiscoverySource } from './sources/discovery.ts';
 
 export interface SluiceOptions {
@@ -23,6 +27,8 @@ export interface SluiceOptions {
   /** Watch the config file for changes (off for built-in configs such as the demo). */
   watchConfig?: boolean;
   discovery?: DiscoveryOptions;
+  /** The access log's format, as for the rest of the log. */
+  logFormat?: LogFormat;
 }
 
 const STATIC_SOURCE = 'config';
@@ -45,6 +51,9 @@ export class Sluice implements AdminView {
   private readonly proxyServer: Server;
   private readonly connections: ClientConnections;
   private readonly adminServer: Server;
+  private accessLog: AccessLog | undefined;
+  private readonly metrics: Metrics | undefined;
+  private readonly reloads = { ok: 0, failed: 0 };
   private configSource: ConfigFileSource | undefined;
   private discovery: DiscoverySource | undefined;
   private stopping: Promise<void> | undefined;
@@ -58,12 +67,16 @@ export class Sluice implements AdminView {
     this.options = options;
     this.pool = new Pool(log, () => this.runtime.current.pool);
     this.prober = new ActiveProber(this.pool, () => this.runtime.current.config.healthCheck);
+    this.forwarder = new Forwarder(this.pool, this.runtime, log);
+    this.tunnels = new UpgradeTunnels(this.forwarder);
+    const metrics = config.admin.metrics ? this.createMetrics() : undefined;
+    this.metrics = metrics;
     this.pool.events = {
       added: (backend) => this.prober.start(backend),
       removed: (backend) => this.prober.stop(backend),
+      probed: metrics && ((backend, result) => metrics.probed(backend, result)),
+      ejected: metrics && ((backend) => metrics.ejected(backend)),
     };
-    this.forwarder = new Forwarder(this.pool, this.runtime, log);
-    this.tunnels = new UpgradeTunnels(this.forwarder);
     const { clientHeaderMs } = config.timeouts;
     this.proxyServer = createServer({
       // How often Node checks for request heads that take longer than timeouts.clientHeader.
@@ -73,6 +86,7 @@ export class Sluice implements AdminView {
     this.proxyServer.on('upgrade', this.tunnels.handle);
     this.connections = new ClientConnections(this.proxyServer);
     this.applyServerSettings(this.runtime.current);
+    this.applyObservers(this.runtime.current);
     this.adminServer = createAdminServer(this);
   }
 
@@ -141,12 +155,41 @@ export class Sluice implements AdminView {
     const runtime = buildRuntime(effective, previous);
     this.runtime.current = runtime;
     this.applyServerSettings(runtime);
+    this.applyObservers(runtime);
     this.pool.settingsChanged();
     this.prober.settingsChanged();
     this.pool.reconcile(STATIC_SOURCE, next.backends);
     this.configLoadedAt = Date.now();
     this.lastReloadError = undefined;
+    this.reloads.ok++;
     this.log.info({ file: next.file, backends: next.backends.length }, 'config reloaded');
+  }
+
+  private createMetrics(): Metrics {
+    return new Metrics({
+      backends: () => this.pool.all,
+      retries: () => this.forwarder.retries,
+      clientConnections: () => this.connections.size,
+      tunnels: () => this.tunnels.size,
+      reloads: () => this.reloads,
+      discovery: () => this.discovery?.status(),
+      version: version(),
+    });
+  }
+
+  /** Prometheus text, or undefined when admin.metrics is off. */
+  renderMetrics(): string | undefined {
+    return this.metrics?.render();
+  }
+
+  /** Access log on or off, live. */
+  private applyObservers(runtime: Runtime): void {
+    if (runtime.config.accessLog && this.accessLog === undefined) this.accessLog = new AccessLog(this.options.logFormat ?? 'json');
+    if (!runtime.config.accessLog && this.accessLog !== undefined) {
+      this.accessLog.close();
+      this.accessLog = undefined;
+    }
+    this.forwarder.observers = [this.metrics, this.accessLog].filter((o) => o !== undefined);
   }
 
   /** The listener's own settings; Node reads each of them per connection or per request. */
@@ -162,6 +205,7 @@ export class Sluice implements AdminView {
 
   private rejectReload(message: string): void {
     this.lastReloadError = { at: Date.now(), message };
+    this.reloads.failed++;
     this.log.error({ error: message }, 'config reload rejected; keeping the running config');
   }
 
@@ -200,6 +244,7 @@ export class Sluice implements AdminView {
     await this.discovery?.stop();
     this.prober.close();
     this.pool.close();
+    this.accessLog?.close();
     await new Promise<void>((resolve) => this.adminServer.close(() => resolve()));
     this.adminServer.closeAllConnections();
     this.log.info('stopped');

@@ -2,7 +2,7 @@
 // path is ever shadowed.
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { isReady, renderStatus, type AdminView } from './status.ts';
+import { notReadyReason, renderStatus, renderStatusText, type AdminView } from './status.ts';
 
 export function createAdminServer(view: AdminView): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {
@@ -13,19 +13,25 @@ export function createAdminServer(view: AdminView): Server {
     }
     switch (path) {
       case '/status':
-        reply(res, 200, 'application/json', JSON.stringify(renderStatus(view), null, 2) + '\n');
+        if (/[?&]format=text(&|$)/.test(req.url ?? '')) reply(res, 200, 'text/plain; charset=utf-8', renderStatusText(view));
+        else reply(res, 200, 'application/json', JSON.stringify(renderStatus(view), null, 2) + '\n');
         return;
+      case '/metrics': {
+        const text = view.renderMetrics();
+        if (text === undefined) reply(res, 404, 'text/plain; charset=utf-8', 'Not Found: metrics are off (admin.metrics: false)\n');
+        else reply(res, 200, 'text/plain; version=0.0.4; charset=utf-8', text);
+        return;
+      }
       case '/healthz':
         reply(res, 200, 'text/plain; charset=utf-8', 'ok\n');
         return;
       case '/readyz': {
-        const ready = isReady(view);
-        const why = view.shuttingDown ? 'shutting down' : !view.discoverySynced() ? 'discovery not synced' : 'no healthy backend';
-        reply(res, ready ? 200 : 503, 'text/plain; charset=utf-8', ready ? 'ready\n' : `not ready: ${why}\n`);
+        const why = notReadyReason(view);
+        reply(res, why === null ? 200 : 503, 'text/plain; charset=utf-8', why === null ? 'ready\n' : `not ready: ${why}\n`);
         return;
       }
       case '/':
-        reply(res, 200, 'text/plain; charset=utf-8', 'sluice admin: /status /healthz /readyz\n');
+        reply(res, 200, 'text/plain; charset=utf-8', 'sluice admin: /status /status?format=text /metrics /healthz /readyz\n');
         return;
       default:
         reply(res, 404, 'text/plain; charset=utf-8', 'Not Found: try /status, /healthz or /readyz\n');

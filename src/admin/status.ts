@@ -1,7 +1,9 @@
 // The /status document. It keeps the origin project's shape ({"backends":[{"url","healthy",
 // "requests"}]}) and adds state, counters, probes and process-level facts around it.
 
+import { hostname } from 'node:os';
 import type { Backend } from '../pool/backend.ts';
+import { version } from '../version.ts';
 import type { Pool } from '../pool/pool.ts';
 
 export interface DiscoveryStatus {
@@ -22,10 +24,40 @@ export interface AdminView {
   /** Sources that must sync before the process is ready (e.g. Kubernetes discovery). */
   discoveryStatus(): DiscoveryStatus | undefined;
   discoverySynced(): boolean;
+  /** Prometheus text, or undefined when metrics are off. */
+  renderMetrics(): string | undefined;
 }
 
 export function isReady(view: AdminView): boolean {
   return !view.shuttingDown && view.discoverySynced() && view.pool.serving;
+}
+
+/** Why /readyz says no, in a few words; null when ready. */
+export function notReadyReason(view: AdminView): string | null {
+  // Discovery's own sentence says why there may be no backends (e.g. the Service is missing).
+  const problem = view.discoveryStatus()?.problem;
+  const because = typeof problem === 'string' ? ` (${problem})` : '';
+  if (view.shuttingDown) return 'shutting down';
+  if (!view.discoverySynced()) return `discovery not synced${because}`;
+  if (!view.pool.serving) return `no healthy backend${because}`;
+  return null;
+}
+
+const IDENTITY = {
+  host: process.env.POD_NAME ?? hostname(),
+  namespace: process.env.POD_NAMESPACE ?? null,
+  version: version(),
+  node: process.version,
+};
+
+function summary(view: AdminView): object {
+  const byState: Record<string, number> = { healthy: 0, unhealthy: 0, unknown: 0, ejected: 0, draining: 0 };
+  let inflight = 0;
+  for (const b of view.pool.all) {
+    byState[b.state]++;
+    inflight += b.inflight;
+  }
+  return { backends: view.pool.all.length, byState, inflight, notReadyReason: notReadyReason(view) };
 }
 
 export function renderStatus(view: AdminView): object {
@@ -33,6 +65,8 @@ export function renderStatus(view: AdminView): object {
   const discovery = view.discoveryStatus();
   return {
     ready: isReady(view),
+    identity: IDENTITY,
+    summary: summary(view),
     shuttingDown: view.shuttingDown,
     startedAt: new Date(view.startedAt).toISOString(),
     uptimeSeconds: Math.round((now - view.startedAt) / 100) / 10,
@@ -75,4 +109,23 @@ function renderBackend(b: Backend): object {
       : null,
     ...(b.meta ?? {}),
   };
+}
+
+/** `GET /status?format=text`: one aligned line per backend, for people with curl. */
+export function renderStatusText(view: AdminView): string {
+  const now = Date.now();
+  const age = (t: number): string => {
+    const s = Math.round((now - t) / 1000);
+    return s < 120 ? `${s}s` : s < 7200 ? `${Math.round(s / 60)}m` : `${Math.round(s / 3600)}h`;
+  };
+  const reason = notReadyReason(view);
+  const head = `sluice ${IDENTITY.version} on ${IDENTITY.host}: ${reason === null ? 'ready' : `not ready (${reason})`}, `
+    + `${view.pool.all.length} backend(s), balancer ${view.balancerName}, up ${age(view.startedAt)}\n`;
+  const rows = [['BACKEND', 'STATE', 'SINCE', 'INFLIGHT', 'REQUESTS', 'FAILURES', 'LAST ERROR']];
+  for (const b of view.pool.all) {
+    rows.push([b.url, b.state, age(b.stateSince), String(b.inflight), String(b.requests), String(b.failures),
+      b.lastError === undefined ? '-' : `${b.lastError} (${age(b.lastErrorAt)} ago)`]);
+  }
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((r) => r[i].length)));
+  return head + rows.map((r) => r.map((cell, i) => (i === r.length - 1 ? cell : cell.padEnd(widths[i]))).join('  ')).join('\n') + '\n';
 }

@@ -45,6 +45,9 @@ export interface BackendConfig {
 }
 
 export type KubernetesApi = 'endpointslices' | 'endpoints';
+/** auto: IPv4 when the Service has IPv4 endpoints, else IPv6. */
+export type IpFamily = 'auto' | 'IPv4' | 'IPv6';
+export const IP_FAMILIES: readonly IpFamily[] = ['auto', 'IPv4', 'IPv6'];
 
 export interface KubernetesDiscoveryConfig {
   service: string;
@@ -53,7 +56,8 @@ export interface KubernetesDiscoveryConfig {
   /** A Service port's name, or the target (pod) port's number; undefined when the Service has one port. */
   port: string | number | undefined;
   api: KubernetesApi;
-  /** Relist when the watch has been silent this long. */
+  ipFamily: IpFamily;
+  /** A watch silent this long (no event, no bookmark, no end) is stalled: relist. */
   watchdogMs: number;
 }
 
@@ -103,7 +107,8 @@ export interface Config {
   /** Absolute path of the file this came from, or "" for built-in configs (the demo). */
   file: string;
   listen: ListenAddress;
-  admin: { listen: ListenAddress };
+  /** `metrics`: serve /metrics and count what it needs (off saves a little per request). */
+  admin: { listen: ListenAddress; metrics: boolean };
   balancer: BalancerName;
   balancerOptions: BalancerOptions;
   /** undefined: no sticky sessions. */
@@ -127,6 +132,7 @@ export interface Config {
 export const DEFAULTS = {
   listen: ':8080',
   adminListen: ':9901',
+  adminMetrics: true,
   balancer: 'round-robin' as BalancerName,
   loadFactor: 1.25,
   stickySession: { cookie: 'sluice_affinity', ttlMs: 3_600_000 },
@@ -150,5 +156,5 @@ export const DEFAULTS = {
   shutdown: { drainTimeoutMs: 30_000, delayMs: 0 },
   accessLog: false,
   weight: 1,
-  kubernetes: { api: 'endpointslices' as KubernetesApi, watchdogMs: 5 * 60_000 },
+  kubernetes: { api: 'endpointslices' as KubernetesApi, ipFamily: 'auto' as IpFamily, watchdogMs: 30_000 },
 } as const;

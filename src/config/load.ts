@@ -8,8 +8,8 @@ import { ConfigError, type ConfigIssue } from '../errors.ts';
 import { parseDuration } from './duration.ts';
 import { checkCidr } from './cidr.ts';
 import {
-  BALANCERS, DEFAULTS,
-  type BackendConfig, type BalancerName, type BalancerOptions, type Config, type HashOn, type KubernetesApi,
+  BALANCERS, DEFAULTS, IP_FAMILIES,
+  type BackendConfig, type BalancerName, type BalancerOptions, type Config, type HashOn, type IpFamily, type KubernetesApi,
   type KubernetesDiscoveryConfig, type ListenAddress, type StickySessionConfig,
 } from './config.ts';
 
@@ -39,7 +39,7 @@ export function defaultConfig(file: string): Config {
   return {
     file,
     listen: parseListen(d.listen) as ListenAddress,
-    admin: { listen: parseListen(d.adminListen) as ListenAddress },
+    admin: { listen: parseListen(d.adminListen) as ListenAddress, metrics: d.adminMetrics },
     balancer: d.balancer,
     balancerOptions: { hashOn: undefined, loadFactor: d.loadFactor },
     stickySession: undefined,
@@ -97,7 +97,7 @@ class ConfigReader {
       return fallback;
     }
     const top = this.fields(root, '', ['listen', 'admin', 'balancer', 'healthCheck', 'passiveHealth', 'timeouts', 'retries', 'retryBudget', 'limits', 'trustedProxies', 'shutdown', 'accessLog', 'backends', 'discovery', 'stickySession', 'slowStart']);
-    const admin = this.fields(top.admin, 'admin', ['listen']);
+    const admin = this.fields(top.admin, 'admin', ['listen', 'metrics']);
     const hc = this.fields(top.healthCheck, 'healthCheck', ['path', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold']);
     const to = this.fields(top.timeouts, 'timeouts', ['connect', 'response', 'clientIdle', 'clientHeader', 'idle', 'tunnelIdle', 'halfClose']);
     const ph = this.fields(top.passiveHealth, 'passiveHealth', ['consecutiveFailures', 'ejectionTime', 'maxEjectionTime', 'maxEjectionPercent']);
@@ -110,7 +110,7 @@ class ConfigReader {
     const config: Config = {
       file: this.file,
       listen: this.listen(top.listen, 'listen', d.listen),
-      admin: { listen: this.listen(admin.listen, 'admin.listen', d.adminListen) },
+      admin: { listen: this.listen(admin.listen, 'admin.listen', d.adminListen), metrics: this.boolean(admin.metrics, 'admin.metrics', d.adminMetrics) },
       balancer: balancer.policy,
       balancerOptions: balancer.options,
       stickySession: this.stickySession(top.stickySession),
@@ -429,7 +429,7 @@ class ConfigReader {
     const discovery = this.fields(node, 'discovery', ['kubernetes']);
     const kNode = discovery.kubernetes;
     if (kNode === undefined || isNull(kNode)) return undefined;
-    const k = this.fields(kNode, 'discovery.kubernetes', ['service', 'namespace', 'port', 'api', 'watchdog']);
+    const k = this.fields(kNode, 'discovery.kubernetes', ['service', 'namespace', 'port', 'api', 'ipFamily', 'watchdog']);
     const service = this.string(k.service, 'discovery.kubernetes.service');
     if (service === undefined) this.issue(kNode, 'discovery.kubernetes.service', 'is required');
     else if (!DNS_LABEL.test(service)) this.issue(k.service, 'discovery.kubernetes.service', `"${service}" is not a valid Service name`);
@@ -447,6 +447,7 @@ class ConfigReader {
       namespace,
       port,
       api: this.oneOf<KubernetesApi>(k.api, 'discovery.kubernetes.api', ['endpointslices', 'endpoints'], DEFAULTS.kubernetes.api),
+      ipFamily: this.oneOf<IpFamily>(k.ipFamily, 'discovery.kubernetes.ipFamily', IP_FAMILIES, DEFAULTS.kubernetes.ipFamily),
       watchdogMs: this.duration(k.watchdog, 'discovery.kubernetes.watchdog', DEFAULTS.kubernetes.watchdogMs, 1000),
     };
   }

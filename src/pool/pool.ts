@@ -22,6 +22,10 @@ export interface PoolEvents {
   added?: (backend: Backend) => void;
   /** A backend left the pool for good (drained and closed). */
   removed?: (backend: Backend) => void;
+  /** A probe result was recorded (for metrics). */
+  probed?: (backend: Backend, result: ProbeResult) => void;
+  /** Passive health took the backend out. */
+  ejected?: (backend: Backend) => void;
 }
 
 export class Pool {
@@ -127,6 +131,7 @@ export class Pool {
 
   recordProbe(backend: Backend, result: ProbeResult): void {
     backend.lastProbe = result;
+    this.events.probed?.(backend, result);
     // sluice's own trouble (EMFILE...) says nothing about the backend.
     if (result.local) return;
     const thresholds = this.settings().thresholds;
@@ -214,6 +219,7 @@ export class Pool {
     timer.unref();
     this.ejectionTimers.set(backend, timer);
     this.log.warn({ backend: backend.url, state: 'ejected', reason, ejectionMs: duration }, 'backend state changed');
+    this.events.ejected?.(backend);
     this.recompute();
   }
 

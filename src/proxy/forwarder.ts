@@ -10,6 +10,7 @@ import type { Pool } from '../pool/pool.ts';
 import { classifyFailure, describeError, type FailureKind } from '../pool/connection-errors.ts';
 import type { Runtime, RuntimeRef } from '../runtime.ts';
 import { requestDone, trackRequest } from './client-connections.ts';
+import type { CompletedExchange, ExchangeObserver } from '../observers/exchange.ts';
 import { downstreamResponseHeaderList, upstreamRequestHeaders } from './headers.ts';
 import { sendError, type ErrorStatus } from './upstream-errors.ts';
 
@@ -25,6 +26,10 @@ export class Forwarder {
   shuttingDown = false;
   /** Retries after a request was sent, in progress now (the retry budget's numerator). */
   retriesInFlight = 0;
+  /** Retries so far: after a failed connect, and after a request reached a backend and failed. */
+  readonly retries = { connect: 0, afterSend: 0 };
+  /** Told about every exchange when it ends (access log, metrics). */
+  observers: ExchangeObserver[] = [];
 
   constructor(pool: Pool, runtime: RuntimeRef, log: Logger) {
     this.pool = pool;
@@ -72,7 +77,7 @@ function onResponseClose(this: TrackedResponse): void {
 }
 
 /** One client request and its upstream attempts. Implements undici's dispatch handler. */
-class Exchange implements Dispatcher.DispatchHandler {
+class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
   private readonly forwarder: Forwarder;
   private readonly runtime: Runtime;
   private readonly req: IncomingMessage;
@@ -82,8 +87,17 @@ class Exchange implements Dispatcher.DispatchHandler {
   private readonly headers: string[];
   private readonly hasBody: boolean;
   private readonly started = performance.now();
+  private readonly bytesReadAtStart: number;
+  private readonly bytesWrittenAtStart: number;
   private tried: Backend[] | undefined;
-  private backend: Backend | undefined;
+  backend: Backend | undefined;
+  status = 0;
+  error: string | undefined;
+  upstreamMs: number | undefined;
+  totalMs = 0;
+  bytesIn = 0;
+  bytesOut = 0;
+  private ended = false;
   private controller: Dispatcher.DispatchController | undefined;
   /** The current attempt reached a socket (undici called onRequestStart). */
   private sent = false;
@@ -102,6 +116,8 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.req = req;
     this.res = res;
     this.socket = req.socket;
+    this.bytesReadAtStart = req.socket.bytesRead;
+    this.bytesWrittenAtStart = req.socket.bytesWritten;
     this.headers = headers;
     this.hasBody = hasBody;
     (res as TrackedResponse)[EXCHANGE] = this;
@@ -166,8 +182,11 @@ class Exchange implements Dispatcher.DispatchHandler {
       return;
     }
     this.responded = true;
+    this.upstreamMs = performance.now() - this.started;
     if (this.forwarder.shuttingDown) res.shouldKeepAlive = false;
     const list = downstreamResponseHeaderList(headers);
+    // The client learns the id its request is logged under (unless the backend set its own).
+    if (headers['x-request-id'] === undefined) list.push('x-request-id', this.requestId ?? '');
     // Sticky sessions: the cookie that pins the client to the backend that answered.
     const cookie = this.backend === undefined ? undefined : this.runtime.balancer.setCookie?.(this.backend, this.req);
     if (cookie !== undefined) list.push('set-cookie', cookie);
@@ -194,7 +213,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.backend !== undefined) this.forwarder.pool.reportSuccess(this.backend);
     this.release();
     this.res.end();
-    if (this.runtime.config.accessLog) this.logAccess(this.res.statusCode);
+    this.end(this.res.statusCode);
   }
 
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
@@ -202,7 +221,7 @@ class Exchange implements Dispatcher.DispatchHandler {
     this.release();
     if (this.clientGone || err instanceof ClientGoneError || backend === undefined) {
       // 499, as nginx logs it: the client closed the connection before the response was done.
-      if (this.runtime.config.accessLog) this.logAccess(499, 'client disconnected');
+      this.end(499, 'client disconnected');
       return;
     }
     const { pool } = this.forwarder;
@@ -224,11 +243,13 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.responded) {
       // Headers are out: the only honest signal left is to cut the response short.
       this.res.destroy(err);
-      if (this.runtime.config.accessLog) this.logAccess(this.res.statusCode, reason);
+      this.end(this.res.statusCode, reason);
       return;
     }
     if (this.mayRetry(kind)) {
       (this.tried ??= []).push(backend);
+      if (this.sent) this.forwarder.retries.afterSend++;
+      else this.forwarder.retries.connect++;
       this.attempt();
       return;
     }
@@ -260,7 +281,7 @@ class Exchange implements Dispatcher.DispatchHandler {
   private fail(status: ErrorStatus, reason: string, retryAfter = false): void {
     this.leaveBudget();
     sendError(this.res, status, retryAfter);
-    if (this.runtime.config.accessLog) this.logAccess(status, reason);
+    this.end(status, reason);
   }
 
   private release(): void {
@@ -282,21 +303,54 @@ class Exchange implements Dispatcher.DispatchHandler {
     if (this.res.writableFinished) return;
     this.clientGone = true;
     if (this.controller !== undefined && !this.released) this.controller.abort(new ClientGoneError());
+    // Left before anything was dispatched or while the backend had not answered: still one exchange.
+    else this.end(499, 'client disconnected');
   }
 
-  private logAccess(status: number, error?: string): void {
-    const req = this.req;
-    this.forwarder.log.info({
-      method: req.method,
-      path: req.url,
-      status,
-      backend: this.backend?.url,
-      attempts: (this.tried?.length ?? 0) + 1,
-      durationMs: Math.round((performance.now() - this.started) * 10) / 10,
-      remote: this.socket.remoteAddress,
-      requestId: req.headers['x-request-id'] ?? headerValue(this.headers, 'x-request-id'),
-      error,
-    }, 'access');
+  /** The exchange is over, whichever way: observers hear of it exactly once. */
+  private end(status: number, error?: string): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.status = status;
+    this.error = error;
+    const observers = this.forwarder.observers;
+    if (observers.length === 0) return;
+    this.totalMs = performance.now() - this.started;
+    this.bytesIn = this.socket.bytesRead - this.bytesReadAtStart;
+    this.bytesOut = this.socket.bytesWritten - this.bytesWrittenAtStart;
+    for (const observer of observers) observer.exchangeEnded(this);
+  }
+
+  get method(): string {
+    return this.req.method ?? 'GET';
+  }
+
+  get target(): string {
+    return this.req.url ?? '/';
+  }
+
+  get host(): string | undefined {
+    return this.req.headers.host;
+  }
+
+  get userAgent(): string | undefined {
+    return this.req.headers['user-agent'];
+  }
+
+  get protocol(): string {
+    return `HTTP/${this.req.httpVersion}`;
+  }
+
+  get remoteAddress(): string | undefined {
+    return this.socket.remoteAddress;
+  }
+
+  get requestId(): string | undefined {
+    return this.req.headers['x-request-id'] as string | undefined ?? headerValue(this.headers, 'x-request-id');
+  }
+
+  get attempts(): number {
+    return (this.tried?.length ?? 0) + (this.backend !== undefined && !this.tried?.includes(this.backend) ? 1 : 0);
   }
 }
 

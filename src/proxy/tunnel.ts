@@ -14,6 +14,7 @@ import type { Duplex } from 'node:stream';
 import type { Backend } from '../pool/backend.ts';
 import { classifyFailure, describeError } from '../pool/connection-errors.ts';
 import type { Runtime } from '../runtime.ts';
+import { trackRequest } from './client-connections.ts';
 import { originForm, type Forwarder } from './forwarder.ts';
 import { downstreamResponseHeaderList, upstreamRequestHeaders } from './headers.ts';
 import { rawResponse } from './upstream-errors.ts';
@@ -50,6 +51,8 @@ export class UpgradeTunnels {
 
   handle = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     socket.on('error', () => socket.destroy());
+    // Never "between requests" from here on: shutdown ends it with a close frame, not as idle.
+    trackRequest(socket as Socket);
     if (this.forwarder.shuttingDown) {
       socket.end(rawResponse(503, 'Service Unavailable', 'Service Unavailable: shutting down.\n'));
       return;
@@ -106,10 +109,22 @@ class UpgradeAttempts {
     this.client = client;
     this.head = head;
     this.headers = headers;
-    client.once('close', () => {
-      this.clientGone = true;
-      this.upstream?.destroy();
-    });
+    // A client that leaves before the backend answered, by reset or by a plain FIN (server
+    // sockets allow half-open connections, so a FIN alone never becomes 'close').
+    client.once('close', this.onClientGone);
+    client.once('end', this.onClientGone);
+  }
+
+  private readonly onClientGone = (): void => {
+    this.clientGone = true;
+    this.upstream?.destroy();
+    this.client.destroy();
+  };
+
+  /** The backend answered: from here on the tunnel (or the relayed refusal) owns the client socket. */
+  private answered(): void {
+    this.client.off('close', this.onClientGone);
+    this.client.off('end', this.onClientGone);
   }
 
   next(): void {
@@ -161,6 +176,7 @@ class UpgradeAttempts {
     };
     upstream.once('upgrade', (res: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
       settle();
+      this.answered();
       if (this.clientGone) {
         upSocket.destroy();
         release();
@@ -175,6 +191,8 @@ class UpgradeAttempts {
     upstream.once('response', (res: IncomingMessage) => {
       // The backend refused the upgrade (e.g. 401, 426): the client gets its answer as it is.
       settle();
+      this.answered();
+      this.client.once('close', () => res.destroy());
       const headers = downstreamResponseHeaderList(res.headers);
       const flat: string[] = [];
       for (let i = 0; i < headers.length; i += 2) {

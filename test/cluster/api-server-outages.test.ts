@@ -8,10 +8,13 @@ import { eventually } from '../helpers/eventually.ts';
 import { LoadLoop } from '../helpers/load.ts';
 import { BackendNet } from './helpers/backend-net.ts';
 import {
-  apply, compactEtcd, ensureApiserverRunning, ensureNamespace, etcdRevision, freezeApiserver,
-  remove, startApiserver, stopApiserver, thawApiserver,
+  apply, compactEtcd, ensureApiserverRunning, ensureNamespace, etcdKeyOf, etcdPutObject, etcdRevision,
+  freezeApiserver, kubectlOk, remove, startApiserver, stopApiserver, thawApiserver,
 } from './helpers/cluster.ts';
-import { DiscoverySluice, discoveryConfig, endpointSlice, service, url } from './helpers/discovery.ts';
+import { DiscoverySluice, discoveryConfig, endpointSlice, podName, service, url, type DiscoveryStatus } from './helpers/discovery.ts';
+
+/** discovery.kubernetes.watchdog's default: the staleness bound the docs promise. */
+const STALL_BOUND_MS = 30_000;
 
 const NS = 'outages';
 
@@ -68,6 +71,7 @@ describe('Kubernetes discovery through API server outages (real kube-apiserver)'
       return d.lastError?.message.includes('cannot reach the Kubernetes API server') ? d : undefined;
     }, 'discovery to report the API server unreachable', 30_000);
     expect(down).to.include({ synced: true, endpoints: 2 });
+    expect(down.problem, 'problem while the API server is down').to.equal(down.lastError?.message);
     expect((await fetch(`${s.adminUrl}/readyz`)).status, '/readyz while the API server is down').to.equal(200);
     await keepsServing('while the API server is down');
     expect([...(await s.backends()).keys()].sort()).to.deep.equal([url(a), url(b)]);
@@ -85,6 +89,7 @@ describe('Kubernetes discovery through API server outages (real kube-apiserver)'
     expect(result.failures, 'failed requests').to.deep.equal([]);
     const status = await s.discovery();
     expect(status.watchRestarts).to.be.at.least(1);
+    expect(status.problem, 'problem once the watch is live again').to.equal(null);
     // The last error stays visible after recovery (a restarting API server may also have
     // answered 429 or 503 for a moment, so only its presence is certain).
     expect(status.lastError).to.not.equal(null);
@@ -125,6 +130,56 @@ describe('Kubernetes discovery through API server outages (real kube-apiserver)'
     const result = await load!.stop();
     load = undefined;
     expect(result.failures, 'failed requests').to.deep.equal([]);
+  });
+
+  it('shows a frozen API server as a problem within the default 30s bound, keeps serving, and picks up a change made during the freeze', async function () {
+    this.timeout(180_000);
+    const [a, b, c] = net.addresses;
+    // Two backends, so one probe timing out on a busy machine costs no request.
+    const { svc, s } = await setUp([a, c]);
+    const name = `${svc}-x`;
+    expect((await s.discovery()).problem).to.equal(null);
+    // The change to make behind the frozen API server's back, written straight into etcd.
+    const slice = JSON.parse(await kubectlOk(['get', 'endpointslice', name, '-n', NS, '-o', 'json'])) as { metadata: Record<string, unknown>; endpoints: object[] };
+    delete slice.metadata.resourceVersion;
+    slice.endpoints = [...slice.endpoints, { ...slice.endpoints[0], addresses: [b], targetRef: { kind: 'Pod', name: podName(b), namespace: NS } }];
+    const key = await etcdKeyOf('endpointslices', NS, name);
+
+    const frozenAt = Date.now();
+    freezeApiserver();
+    let shownAfterMs: number;
+    let frozen: DiscoveryStatus;
+    try {
+      frozen = await eventually(async () => {
+        const d = await s.discovery();
+        return d.problem ? d : undefined;
+      }, 'discovery.problem while the API server is frozen', STALL_BOUND_MS + 10_000, 100);
+      shownAfterMs = Date.now() - frozenAt;
+      await etcdPutObject(key, slice);
+      await keepsServing('while the API server is frozen');
+      expect((await fetch(`${s.adminUrl}/readyz`)).status, '/readyz while frozen: the last backends still serve').to.equal(200);
+    } finally {
+      thawApiserver();
+    }
+    process.stdout.write(`      freeze → discovery.problem shown after ${shownAfterMs} ms (bound ${STALL_BOUND_MS} ms)\n`);
+    expect(frozen.problem).to.match(/^the Kubernetes API server at https:\/\/127\.0\.0\.1:\d+ sent nothing for 30s, not even a bookmark \(frozen, or the connection is dead\); listing again, keeping the last 2 backends$/);
+    expect(frozen.dataAgeSeconds as number, 'data age when the stall was shown').to.be.at.least(STALL_BOUND_MS / 1000);
+    expect(frozen).to.include({ synced: true, endpoints: 2 });
+    // A healthy watch ends (and is renewed) at least every 15s, so the silence began at most 15s
+    // before the freeze (here: at the watch opened just before it, so close to the full 30s).
+    expect(shownAfterMs, 'freeze → problem shown').to.be.below(STALL_BOUND_MS + 2000);
+
+    const after = await eventually(async () => {
+      const d = await s.discovery();
+      return d.problem === null && (await s.backends()).has(url(b)) ? d : undefined;
+    }, 'the change made during the freeze, and the problem to clear', 60_000, 100);
+    expect(after.dataAgeSeconds as number).to.be.below(STALL_BOUND_MS / 1000 / 2 + 1);
+    expect(after.relists).to.be.at.least(1);
+    await s.waitForHealthy(3);
+    const result = await load!.stop();
+    load = undefined;
+    const story = s.logs.filter((l) => l.msg !== 'access').map((l) => `${l.time ?? ''} ${l.msg} ${JSON.stringify({ ...l, msg: undefined, time: undefined, pid: undefined, hostname: undefined, level: undefined })}`).join('\n');
+    expect(result.failures.length, `failed requests (${result.failures[0]}); sluice logged:\n${story}`).to.equal(0);
   });
 
   it('lists again when the watch goes silent, even though its connection stays open', async () => {

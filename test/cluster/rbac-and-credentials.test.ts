@@ -99,6 +99,9 @@ describe('RBAC and credentials (real kube-apiserver)', () => {
     // core/v1 Endpoints are granted too; the Service has none here, so the set is empty.
     await endpointsMode.startSynced(kubeconfig);
     expect(await endpointsMode.discovery()).to.include({ synced: true, endpoints: 0, lastError: null });
+    // The Role cannot read Services, so sluice cannot tell a missing one from one without endpoints.
+    await eventually(async () => (await endpointsMode.discovery()).problem === 'no Endpoints for service web in namespace rbac-chart', 'the sentence the Role allows', 10_000);
+    expect(await (await fetch(`${endpointsMode.adminUrl}/readyz`)).text()).to.equal('not ready: no healthy backend (no Endpoints for service web in namespace rbac-chart)\n');
   });
 
   it('runs with nothing but the ServiceAccount, Role and RoleBinding in deploy/', async () => {

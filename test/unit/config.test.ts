@@ -55,7 +55,7 @@ describe('config parsing', () => {
 
   it('reads discovery.kubernetes with its defaults', () => {
     const config = parseConfig('discovery:\n  kubernetes:\n    service: my-app\n    port: 8080\n', 'c.yaml');
-    expect(config.discovery.kubernetes).to.deep.equal({ service: 'my-app', namespace: undefined, port: 8080, api: 'endpointslices', watchdogMs: 300_000 });
+    expect(config.discovery.kubernetes).to.deep.equal({ service: 'my-app', namespace: undefined, port: 8080, api: 'endpointslices', ipFamily: 'auto', watchdogMs: 30_000 });
     expect(config.backends).to.deep.equal([]);
   });
 

@@ -86,6 +86,56 @@ describe('EndpointSlices → desired backends', () => {
     expect(backends.map((b) => b.url)).to.deep.equal(['http://10.0.0.1:8080']);
   });
 
+  it('counts the other family\'s slices as skipped and says which family is in use', () => {
+    const mapped = endpointSlicesToBackends([
+      slice('v6', [ep('fd00::1')], HTTP, 'IPv6'),
+      slice('v4', [ep('10.0.0.1')], HTTP, 'IPv4'),
+    ], 'http', ref);
+    expect(mapped.family).to.equal('IPv4');
+    expect(mapped.skipped).to.deep.equal([{ slice: 'v6', reason: 'otherFamily', addressType: 'IPv6' }]);
+  });
+
+  it('uses IPv6 under auto when only the IPv6 slices have endpoints', () => {
+    const mapped = endpointSlicesToBackends([
+      slice('v4', [], HTTP, 'IPv4'),
+      slice('v6', [ep('fd00::1')], HTTP, 'IPv6'),
+    ], 'http', ref);
+    expect(mapped.family).to.equal('IPv6');
+    expect(mapped.backends.map((b) => b.url)).to.deep.equal(['http://[fd00::1]:8080']);
+  });
+
+  it('uses only IPv6 with ipFamily IPv6, even when IPv4 has endpoints', () => {
+    const mapped = endpointSlicesToBackends([
+      slice('v4', [ep('10.0.0.1')], HTTP, 'IPv4'),
+      slice('v6', [ep('fd00::1')], HTTP, 'IPv6'),
+    ], 'http', ref, 'IPv6');
+    expect(mapped.family).to.equal('IPv6');
+    expect(mapped.backends.map((b) => b.url)).to.deep.equal(['http://[fd00::1]:8080']);
+    expect(mapped.skipped).to.deep.equal([{ slice: 'v4', reason: 'otherFamily', addressType: 'IPv4' }]);
+  });
+
+  it('gives no backends with ipFamily IPv4 when the Service has only IPv6 slices', () => {
+    const mapped = endpointSlicesToBackends([slice('v6', [ep('fd00::1')], HTTP, 'IPv6')], 'http', ref, 'IPv4');
+    expect(mapped.backends).to.deep.equal([]);
+    expect(mapped.skipped.map((s) => s.reason)).to.deep.equal(['otherFamily']);
+  });
+
+  it('never uses FQDN slices, also when they are the only ones, and reports them skipped', () => {
+    const mapped = endpointSlicesToBackends([slice('names', [ep('web.example.com')], HTTP, 'FQDN')], 'http', ref);
+    expect(mapped.backends).to.deep.equal([]);
+    expect(mapped.problem).to.equal(undefined);
+    expect(mapped.skipped).to.deep.equal([{ slice: 'names', reason: 'FQDN', addressType: 'FQDN' }]);
+  });
+
+  it('reports slices without the configured port as skipped when others have it', () => {
+    const mapped = endpointSlicesToBackends([
+      slice('a', [ep('10.0.0.1')], HTTP),
+      slice('b', [ep('10.0.0.2')], [{ name: 'grpc', port: 9000 }]),
+    ], 'http', ref);
+    expect(mapped.backends.map((b) => b.url)).to.deep.equal(['http://10.0.0.1:8080']);
+    expect(mapped.skipped).to.deep.equal([{ slice: 'b', reason: 'unmatchedPorts', addressType: 'IPv4' }]);
+  });
+
   it('uses only the first address of an endpoint, as kube-proxy does', () => {
     const { backends } = endpointSlicesToBackends([slice('a', [{ addresses: ['10.0.0.1', '10.0.0.9'], conditions: { ready: true } }])], 'http', ref);
     expect(backends.map((b) => b.url)).to.deep.equal(['http://10.0.0.1:8080']);
@@ -97,7 +147,7 @@ describe('EndpointSlices → desired backends', () => {
       { metadata: { name: 'b' }, addressType: 'IPv4', endpoints: [{ addresses: null }, { addresses: [] }], ports: HTTP },
       { addressType: 'IPv4' },
     ];
-    expect(endpointSlicesToBackends(odd, 'http', ref)).to.deep.equal({ backends: [], problem: undefined });
+    expect(endpointSlicesToBackends(odd, 'http', ref)).to.deep.equal({ backends: [], problem: undefined, skipped: [], family: 'IPv4' });
   });
 
   describe('port selection', () => {

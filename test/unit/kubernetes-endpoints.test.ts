@@ -19,6 +19,7 @@ describe('Endpoints → desired backends', () => {
         { url: 'http://10.0.0.2:8081', weight: 1, terminating: false, meta: {} },
       ],
       problem: undefined,
+      skipped: [],
     });
   });
 
@@ -39,8 +40,8 @@ describe('Endpoints → desired backends', () => {
   });
 
   it('gives an empty set when the Endpoints object is missing or empty', () => {
-    expect(endpointsToBackends(undefined, 'http', ref)).to.deep.equal({ backends: [], problem: undefined });
-    expect(endpointsToBackends({ metadata: { name: 'checkout' }, subsets: null }, 'http', ref)).to.deep.equal({ backends: [], problem: undefined });
+    expect(endpointsToBackends(undefined, 'http', ref)).to.deep.equal({ backends: [], problem: undefined, skipped: [] });
+    expect(endpointsToBackends({ metadata: { name: 'checkout' }, subsets: null }, 'http', ref)).to.deep.equal({ backends: [], problem: undefined, skipped: [] });
   });
 
   it('lists an address that appears in two subsets once', () => {

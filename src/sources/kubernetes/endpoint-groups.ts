@@ -22,6 +22,8 @@ export interface GroupEndpoint {
 }
 
 export interface EndpointGroup {
+  /** The EndpointSlice it came from (none for Endpoints subsets), to report it when skipped. */
+  slice?: string;
   ports: EndpointPort[];
   endpoints: GroupEndpoint[];
 }
@@ -38,6 +40,20 @@ export interface MappedEndpoints {
    * configuration mistake the user must fix (the backends are then empty).
    */
   problem: string | undefined;
+  /** Slices not used, each with why; /status counts them and the source logs each once. */
+  skipped: SkippedSlice[];
+  /** The address family in use (EndpointSlices only; undefined without slices). */
+  family?: 'IPv4' | 'IPv6';
+}
+
+/** FQDN: never used (as kube-proxy). otherFamily: the family not in use. unmatchedPorts: lacks the configured port. */
+export type SkipReason = 'FQDN' | 'otherFamily' | 'unmatchedPorts';
+export const SKIP_REASONS: readonly SkipReason[] = ['FQDN', 'otherFamily', 'unmatchedPorts'];
+
+export interface SkippedSlice {
+  slice: string;
+  reason: SkipReason;
+  addressType: string;
 }
 
 const WEIGHT = 1;
@@ -50,17 +66,21 @@ export function groupsToBackends(groups: readonly EndpointGroup[], wanted: strin
     const names = new Set(withEndpoints.flatMap((g) => tcpPorts(g.ports).map((p) => p.name ?? '')));
     if (names.size > 1) {
       const list = [...names].map((n) => (n === '' ? '(unnamed)' : n)).join(', ');
-      return { backends: [], problem: `service ${ref.namespace}/${ref.service} has several ports (${list}); set discovery.kubernetes.port to one of them` };
+      return { backends: [], skipped: [], problem: `service ${ref.namespace}/${ref.service} has several ports (${list}); set discovery.kubernetes.port to one of them` };
     }
     byName = [...names][0];
   }
 
   const chosen = new Map<string, { desired: DesiredBackend; ready: boolean }>();
   let matchedAny = false;
+  const unmatched: string[] = [];
   for (const group of withEndpoints) {
     const port = tcpPorts(group.ports).find((p) =>
       typeof wantedPort === 'number' ? p.port === wantedPort : (p.name ?? '') === (wantedPort ?? byName));
-    if (!port) continue;
+    if (!port) {
+      if (group.slice) unmatched.push(group.slice);
+      continue;
+    }
     matchedAny = true;
     for (const endpoint of group.endpoints) {
       if (endpoint.state === 'unready') continue;
@@ -74,9 +94,13 @@ export function groupsToBackends(groups: readonly EndpointGroup[], wanted: strin
 
   const endpointCount = withEndpoints.reduce((n, g) => n + g.endpoints.length, 0);
   if (!matchedAny && wantedPort !== undefined && endpointCount > 0) {
-    return { backends: [], problem: portNotFound(withEndpoints, wantedPort, ref) };
+    return { backends: [], skipped: [], problem: portNotFound(withEndpoints, wantedPort, ref) };
   }
-  return { backends: [...chosen.values()].map((c) => c.desired), problem: undefined };
+  return {
+    backends: [...chosen.values()].map((c) => c.desired),
+    problem: undefined,
+    skipped: unmatched.map((slice) => ({ slice, reason: 'unmatchedPorts', addressType: '' })),
+  };
 }
 
 /** A port name can never be all digits, so "8080" written as a string means the number. */

@@ -4,7 +4,12 @@
 //   → on 410 Gone (HTTP status or ERROR event), list again
 //   → on any other error, back off exponentially with jitter (capped) and watch again from the
 //     last resourceVersion (a broken connection loses nothing; a bad event lists again)
-//   → a watchdog lists again when nothing at all (not even a bookmark) arrived for watchdogMs.
+//   → a watchdog lists again when nothing at all (no event, no bookmark, no end of the watch)
+//     arrived for watchdogMs. Bookmarks cannot be the heartbeat: the API server sends one only
+//     once its cache has moved past the watch's resourceVersion, so on a quiet resource none
+//     come at all. The end of the watch can: watches are asked to last at most half the bound
+//     (timeoutSeconds), the API server ends them on time, so a healthy server is never silent
+//     for more than half of it. Silence beyond it means a frozen server or a dead connection.
 // The JavaScript client's informers can stop silently when a connection dies; this loop only
 // ends when stop() is called.
 
@@ -27,6 +32,8 @@ export interface ReflectorEvents<T> {
   failed: (err: unknown, verb: 'list' | 'watch') => void;
   /** A watch is open: the API server answered. */
   watching?: () => void;
+  /** The watch was silent for watchdogMs: the reflector lists again. */
+  stalled?: (silentMs: number) => void;
 }
 
 export interface ReflectorOptions {
@@ -52,6 +59,8 @@ export class Reflector<T extends KubeObject> {
   /** Watches opened after the first. */
   watchRestarts = 0;
   lastEventAt: number | undefined;
+  /** Last time the API server showed it is live for us: a list, a watch opened, a line, a watch ended. */
+  lastContactAt: number | undefined;
   resourceVersion = '';
   private readonly objects = new Map<string, T>();
   private readonly client: KubeClient;
@@ -111,6 +120,7 @@ export class Reflector<T extends KubeObject> {
           if (++goneStreak > 1) await this.pause(goneStreak - 1);
         } else if (end === 'silent') {
           this.log.warn({ silentMs: this.options.watchdogMs }, 'watch silent for too long; listing again');
+          this.events.stalled?.(this.options.watchdogMs);
           needList = true;
         } else if (Date.now() - startedAt < 1000 && !received) {
           // A server that ends watches at once must not make us spin.
@@ -146,6 +156,7 @@ export class Reflector<T extends KubeObject> {
       if (name) this.objects.set(name, item);
     }
     this.resourceVersion = list.metadata?.resourceVersion ?? '';
+    this.lastContactAt = Date.now();
     if (this.listed) this.relists++;
     this.listed = true;
     this.log.debug({ objects: this.objects.size, resourceVersion: this.resourceVersion }, 'listed');
@@ -176,6 +187,7 @@ export class Reflector<T extends KubeObject> {
         timeoutSeconds: String(this.watchSeconds()),
       }, controller.signal);
       feed();
+      this.lastContactAt = Date.now();
       if (this.watchesOpened++ > 0) this.watchRestarts++;
       this.events.watching?.();
       for await (const line of lines) {
@@ -183,6 +195,7 @@ export class Reflector<T extends KubeObject> {
         if (this.apply(line) === 'gone') return { end: 'gone', received };
         received = true;
       }
+      if (!controller.signal.aborted) this.lastContactAt = Date.now();
       return { end: 'ended', received };
     } catch (err) {
       if (silent && !this.stopped) return { end: 'silent', received };
@@ -201,6 +214,7 @@ export class Reflector<T extends KubeObject> {
       throw new WatchStreamError(`the watch sent something that is not JSON: ${line.slice(0, 80)}`);
     }
     this.lastEventAt = Date.now();
+    this.lastContactAt = this.lastEventAt;
     const object = event.object as T;
     const rv = object?.metadata?.resourceVersion;
     switch (event.type) {
@@ -228,9 +242,9 @@ export class Reflector<T extends KubeObject> {
     }
   }
 
-  /** Below both the cap and the watchdog, so a healthy quiet watch ends before the watchdog fires. */
+  /** At most half the watchdog, so a healthy quiet watch ends (or sends its bookmark) with room to spare. */
   private watchSeconds(): number {
-    const max = Math.min(this.options.maxWatchSeconds, (this.options.watchdogMs * 0.9) / 1000);
+    const max = Math.min(this.options.maxWatchSeconds, this.options.watchdogMs / 2 / 1000);
     return Math.max(1, Math.floor(max * (0.8 + Math.random() * 0.2)));
   }
 

@@ -10,6 +10,8 @@ export type EndpointCondition = 'ready' | 'not-ready' | 'terminating' | 'termina
 export interface TestEndpoint {
   ip: string;
   state?: EndpointCondition;
+  /** Default: podName(ip). A dual-stack pod has one name for both of its addresses. */
+  pod?: string;
 }
 
 export interface TestPort {
@@ -27,9 +29,9 @@ const CONDITIONS: Record<EndpointCondition, object> = {
   'terminating-not-serving': { ready: false, serving: false, terminating: true },
 };
 
-/** The pod name sluice should show for an address: pod-198-18-7-2. */
+/** The pod name sluice should show for an address: pod-198-18-7-2 (pod-fd00-5c-7--2 for IPv6). */
 export function podName(ip: string): string {
-  return `pod-${ip.replaceAll('.', '-')}`;
+  return `pod-${ip.replaceAll('.', '-').replaceAll(':', '-')}`;
 }
 
 export function service(namespace: string, name: string, ports: TestPort[] = HTTP_PORT): KubernetesObject {
@@ -41,19 +43,19 @@ export function service(namespace: string, name: string, ports: TestPort[] = HTT
   } as KubernetesObject;
 }
 
-export function endpointSlice(namespace: string, name: string, serviceName: string, endpoints: TestEndpoint[], ports: TestPort[] = HTTP_PORT): KubernetesObject {
+export function endpointSlice(namespace: string, name: string, serviceName: string, endpoints: TestEndpoint[], ports: TestPort[] = HTTP_PORT, addressType: 'IPv4' | 'IPv6' | 'FQDN' = 'IPv4'): KubernetesObject {
   return {
     apiVersion: 'discovery.k8s.io/v1',
     kind: 'EndpointSlice',
     metadata: { name, namespace, labels: { 'kubernetes.io/service-name': serviceName } },
-    addressType: 'IPv4',
+    addressType,
     ports: ports.map((p) => ({ name: p.name, port: p.targetPort, protocol: 'TCP' })),
     endpoints: endpoints.map((e) => ({
       addresses: [e.ip],
       conditions: CONDITIONS[e.state ?? 'ready'],
       nodeName: 'node-a',
       zone: 'zone-1',
-      targetRef: { kind: 'Pod', name: podName(e.ip), namespace },
+      targetRef: { kind: 'Pod', name: e.pod ?? podName(e.ip), namespace },
     })),
   } as KubernetesObject;
 }
@@ -78,19 +80,23 @@ export interface DiscoverySettings {
   namespace?: string;
   port?: string | number;
   api?: 'endpointslices' | 'endpoints';
+  ipFamily?: 'auto' | 'IPv4' | 'IPv6';
   watchdog?: string;
+  accessLog?: boolean;
 }
 
 /** Loopback listeners on ephemeral ports, fast health checks, discovery as given. */
 export function discoveryConfig(d: DiscoverySettings): string {
   return [
     ...testPreamble(1),
+    ...(d.accessLog ? ['accessLog: true'] : []),
     'discovery:',
     '  kubernetes:',
     `    service: ${d.service}`,
     ...(d.namespace ? [`    namespace: ${d.namespace}`] : []),
     ...(d.port !== undefined ? [`    port: ${typeof d.port === 'number' ? d.port : JSON.stringify(d.port)}`] : []),
     ...(d.api ? [`    api: ${d.api}`] : []),
+    ...(d.ipFamily ? [`    ipFamily: ${d.ipFamily}`] : []),
     ...(d.watchdog ? [`    watchdog: ${d.watchdog}`] : []),
     '',
   ].join('\n');
@@ -131,5 +137,5 @@ export class DiscoverySluice extends SluiceProcess {
 }
 
 export function url(ip: string, port = 8080): string {
-  return `http://${ip}:${port}`;
+  return `http://${ip.includes(':') ? `[${ip}]` : ip}:${port}`;
 }

@@ -1,5 +1,5 @@
 // Runs inside a network namespace (`ip netns exec NS node netns-backend.ts IP...`): a real HTTP
-// server on every given address, on ports 8080 and 9090. Answers "<ip>:<port>" (also in the
+// server on every given address, on ports 8080 and 9090. Answers "<ip>:<port>" ("[v6]:port"; also in the
 // x-backend header); /health answers 200. Prints "ready" once every listener is up.
 
 import { createServer, type Server } from 'node:http';
@@ -8,7 +8,7 @@ const PORTS = [8080, 9090];
 const servers: Server[] = [];
 
 async function listen(host: string, port: number): Promise<void> {
-  const name = `${host}:${port}`;
+  const name = `${host.includes(':') ? `[${host}]` : host}:${port}`;
   const server = createServer((req, res) => {
     if (req.url === '/health') {
       res.writeHead(200, { 'content-type': 'text/plain' });

@@ -14,7 +14,7 @@ const pool = new Pool(log, () => ({
   passiveHealth: DEFAULTS.passiveHealth,
   connection: { connectMs: 1000, maxConnections: 16 },
 }));
-const source = new KubernetesSource({ service, namespace, port: 'http', api: 'endpointslices', watchdogMs: Number(watchdogMs) }, pool, log, {});
+const source = new KubernetesSource({ service, namespace, port: 'http', api: 'endpointslices', ipFamily: 'auto', watchdogMs: Number(watchdogMs) }, pool, log, {});
 await source.start();
 const backends = pool.all.map((b) => b.url);
 const deadline = Date.now() + 30_000;
