@@ -13,6 +13,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { renderChart } from './lib/chart.ts';
 import { loadgen, wrk, type Measurement, type Workload } from './lib/load.ts';
 import { cpuMs, has, killAll, memoryOf, pinning, sleep, stopProcess, type Pinning } from './lib/procs.ts';
+import { footprintTargets, idleRss, measureFootprint, type FootprintResult } from './footprint.ts';
 import { ROOT, startBackends, startContenders, startSluice, waitAllHealthy, type Contender, type StartedSluice, type Tools } from './lib/servers.ts';
 
 interface Args {
@@ -25,6 +26,8 @@ interface Args {
   keep: boolean;
   /** Tools to treat as missing (to try the fallbacks): wrk, nginx, haproxy, go. */
   without: string[];
+  /** Only the footprint (memory, start-up) against the peers: bench/footprint.ts. */
+  footprintOnly: boolean;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -38,7 +41,9 @@ function parseArgs(argv: string[]): Args {
     out: join(ROOT, 'bench/results', quick ? 'quick.json' : 'latest.json'),
     keep: false,
     without: [],
+    footprintOnly: argv.includes('--footprint'),
   };
+  if (args.footprintOnly) args.out = join(ROOT, 'bench/results', quick ? 'footprint-quick.json' : 'footprint.json');
   for (let i = 0; i < argv.length; i++) {
     const value = (): string => {
       const v = argv[++i];
@@ -46,7 +51,7 @@ function parseArgs(argv: string[]): Args {
       return v;
     };
     switch (argv[i]) {
-      case '--quick': break;
+      case '--quick': case '--footprint': break;
       case '--rounds': args.rounds = Math.max(1, Number(value())); break;
       // wrk takes whole seconds.
       case '--seconds': args.seconds = Math.max(1, Math.round(Number(value()))); break;
@@ -56,7 +61,7 @@ function parseArgs(argv: string[]): Args {
       case '--keep': args.keep = true; break;
       case '--without': args.without = value().split(','); break;
       case '-h': case '--help':
-        process.stdout.write('npm run bench [-- --quick] [--rounds N] [--seconds S] [--latency-seconds S] [--rate RPS] [--out FILE.json] [--keep] [--without wrk,nginx,haproxy,go] | --profile [SECONDS] [CONNECTIONS] [BACKENDS]\n');
+        process.stdout.write('npm run bench [-- --quick] [--footprint] [--rounds N] [--seconds S] [--latency-seconds S] [--rate RPS] [--out FILE.json] [--keep] [--without wrk,nginx,haproxy,go] | --profile [SECONDS] [CONNECTIONS] [BACKENDS]\n');
         process.exit(0);
         break;
       default: throw new Error(`unknown argument ${argv[i]} (see bench/README.md)`);
@@ -293,6 +298,22 @@ async function main(): Promise<void> {
     await sleep(1000);
     const idle = memoryOf(sluice.pid);
     log(`sluice idle: VmRSS ${fmt(idle?.rssMb ?? NaN, 1)} MB`);
+    const peerIdle: Record<string, number> = {};
+    for (const c of live.filter((c) => c.pid !== undefined)) peerIdle[c.name] = await idleRss(c.pid);
+    log(`idle VmRSS: ${Object.entries(peerIdle).map(([name, mb]) => `${name} ${fmt(mb, 1)} MB`).join(', ')}`);
+
+    if (args.footprintOnly) {
+      const footprint = await measureFootprint(dir, pin, three, { quick: args.quick, hasWrk: tools.wrk, peers: live, peerIdle, log });
+      for (const c of live) if (c.proc) await stopProcess(c.proc);
+      await backends.stop();
+      const result = { date: startedAt.toISOString(), quick: args.quick, machine: machine(load0, loadavg()), versions: versions(tools), footprint, targets: footprintTargets(footprint) };
+      printFootprint(footprint, result.targets);
+      mkdirSync(dirname(args.out), { recursive: true });
+      writeFileSync(args.out, `${JSON.stringify(result, null, 2)}\n`);
+      log(`\nload average: start ${result.machine.loadAverageStart.join(' ')}, end ${result.machine.loadAverageEnd.join(' ')}`);
+      log(`wrote ${relative(process.cwd(), args.out)}`);
+      return;
+    }
 
     // Warm-up (not recorded): JIT, connection pools, socket buffers.
     const warm = args.quick ? 1 : 2;
@@ -348,11 +369,12 @@ async function main(): Promise<void> {
     await stopProcess(fresh.proc);
 
     // Sluice variants, each against the default sluice in interleaved rounds (small GET, 64 conns).
-    log('sluice variants: health checks every 100ms, access log on, 100 backends (each against the default sluice)');
+    log('sluice variants: health checks every 100ms, access log on, metrics off, 100 backends (each against the default sluice)');
     const variants: { name: string; title: string; started: StartedSluice }[] = [];
     const starts: [string, string, number[], Parameters<typeof startSluice>[4]][] = [
       ['health-100ms', 'health checks every 100 ms (vs 10 s)', three, { healthInterval: '100ms' }],
-      ['access-log', 'access log on (pino JSON lines to a file)', three, { accessLog: true }],
+      ['access-log', 'access log on (JSON lines to a file)', three, { accessLog: true }],
+      ['metrics-off', 'metrics off (admin.metrics: false; the default sluice has them on)', three, { metrics: false }],
       ['100-backends', '100 backends in the pool (vs 3)', backends.ports, {}],
     ];
     for (const [name, title, ports, options] of starts) {
@@ -389,6 +411,8 @@ async function main(): Promise<void> {
     }
     log(`start-to-ready: ${readyRuns.map((r) => fmt(r)).join(', ')} ms`);
 
+    const footprint = await measureFootprint(dir, pin, three, { quick: args.quick, hasWrk: tools.wrk, peers: live, peerIdle, log });
+
     for (const c of live) if (c.proc) await stopProcess(c.proc);
     await backends.stop();
 
@@ -397,6 +421,7 @@ async function main(): Promise<void> {
       args, startedAt, load0, load1, tools, contenders, rate, backendsKind: backends.kind,
       idleRssMb: idle?.rssMb ?? NaN, hwmMb: sluiceHwm, readyRuns,
       fresh: { idleRssMb: freshIdle, peakRssMb: freshLoad.peakRssMb, hwmMb: freshHwm, seconds: rssSeconds, rps: freshLoad.m.rps }, variants: variants.map((v) => ({ name: v.name, title: v.title })),
+      footprint,
     });
     printTable(results);
     mkdirSync(dirname(args.out), { recursive: true });
@@ -439,6 +464,8 @@ export interface Results {
     startToReadyMs: { median: number; runs: number[] };
     costs: { name: string; title: string; rps: number; baseRps: number; costPercent: number; ratios: number[]; cpuUsPerRequest: number; baseCpuUsPerRequest: number }[];
   };
+  /** Memory and start-up against the issue-10 targets, peers beside (bench/footprint.ts). */
+  footprint?: FootprintResult;
   targets: { target: string; value: string; met: boolean | null }[];
 }
 
@@ -446,6 +473,7 @@ interface SummaryInput {
   args: Args; startedAt: Date; load0: number[]; load1: number[]; tools: Tools; contenders: Contender[]; rate: number; backendsKind: string;
   idleRssMb: number; hwmMb: number; readyRuns: number[]; variants: { name: string; title: string }[];
   fresh: { idleRssMb: number; peakRssMb: number; hwmMb: number; seconds: number; rps: number };
+  footprint: FootprintResult;
 }
 
 function summarise(bench: Bench, s: SummaryInput): Results {
@@ -496,12 +524,13 @@ function summarise(bench: Bench, s: SummaryInput): Results {
     { target: 'health checks every 100ms cost < 5%', value: `${fmt(costOf('health-100ms'), 1)}%`, met: check(costOf('health-100ms'), (v) => v < 5) },
     { target: '100 backends cost < 5% vs 3', value: `${fmt(costOf('100-backends'), 1)}%`, met: check(costOf('100-backends'), (v) => v < 5) },
     { target: 'RSS < 150 MB at 256 connections (fresh sluice, small GETs)', value: `${fmt(rssFresh, 1)} MB`, met: check(rssFresh, (v) => v < 150) },
+    ...footprintTargets(s.footprint),
   ];
   const cpu = cpus();
   return {
     date: s.startedAt.toISOString(),
     quick: s.args.quick,
-    machine: { nproc: cpu.length, cpu: cpu[0]?.model ?? 'unknown', kernel: release(), memoryGb: Math.round(totalmem() / 2 ** 30 * 10) / 10, loadAverageStart: s.load0.map((l) => Math.round(l * 100) / 100), loadAverageEnd: s.load1.map((l) => Math.round(l * 100) / 100) },
+    machine: machine(s.load0, s.load1),
     versions: versions(s.tools),
     settings: {
       rounds: s.args.rounds, latencyRounds: s.args.rounds + 2, variantRounds: s.args.rounds * 2, secondsPerRun: s.args.seconds, latencySecondsPerRun: s.args.latencySeconds, rate: s.rate,
@@ -512,6 +541,7 @@ function summarise(bench: Bench, s: SummaryInput): Results {
     workloads: [...WORKLOADS.map((w) => ({ id: w.id, title: w.title, metric: 'req/s' })), { id: LATENCY.id, title: `${LATENCY.title} (${s.rate} req/s)`, metric: 'p99 ms' }],
     contenders,
     sluice: { idleRssMb: s.idleRssMb, rssUnderLoadMb: rssLoad, hwmMb: s.hwmMb, rss256: s.fresh, startToReadyMs: { median: median(s.readyRuns), runs: s.readyRuns }, costs },
+    footprint: s.footprint,
     targets,
   };
 }
@@ -545,9 +575,33 @@ function printTable(r: Results): void {
   log(`sluice in the interleaved run: peak VmRSS at 256 connections ${fmt(s.rssUnderLoadMb, 1)} MB, VmHWM after every workload (1 MiB, 64 KiB bodies too) ${fmt(s.hwmMb, 1)} MB`);
   log(`sluice start-to-ready (spawn to /readyz 200): ${fmt(s.startToReadyMs.median)} ms (median of ${s.startToReadyMs.runs.length})`);
   for (const c of s.costs) log(`sluice cost of ${c.title}: ${fmt(c.costPercent, 1)}% (${fmt(c.rps)} vs ${fmt(c.baseRps)} req/s; CPU ${fmt(c.cpuUsPerRequest, 1)} vs ${fmt(c.baseCpuUsPerRequest, 1)} us/request)`);
+  if (r.footprint) printFootprint(r.footprint, []);
   log('\ntargets:');
   for (const t of r.targets) log(`  ${t.met === null ? 'n/a ' : t.met ? 'MET ' : 'MISS'}  ${t.target}: ${t.value}`);
   log(`\nload average: start ${r.machine.loadAverageStart.join(' ')}, end ${r.machine.loadAverageEnd.join(' ')}`);
+}
+
+function machine(load0: number[], load1: number[]): Results['machine'] {
+  const cpu = cpus();
+  return { nproc: cpu.length, cpu: cpu[0]?.model ?? 'unknown', kernel: release(), memoryGb: Math.round(totalmem() / 2 ** 30 * 10) / 10, loadAverageStart: load0.map((l) => Math.round(l * 100) / 100), loadAverageEnd: load1.map((l) => Math.round(l * 100) / 100) };
+}
+
+function printFootprint(f: FootprintResult, targets: ReturnType<typeof footprintTargets>): void {
+  const rows = [
+    ['', 'idle MB', 'peak @256 MB'],
+    ['sluice (3 static backends)', fmt(f.staticIdleMb, 1), fmt(f.peak256Mb, 1)],
+    ['sluice (Kubernetes, 3 endpoints)', fmt(f.kubernetesIdleMb, 1), ''],
+    [`sluice (${f.manyBackends} backends, 10 s probes)`, fmt(f.manyIdleMb, 1), ''],
+    ...f.peers.map((p) => [p.name, fmt(p.idleMb, 1), fmt(p.peak256Mb, 1)]),
+  ];
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  log('\nfootprint (VmRSS):');
+  for (const row of rows) log('  ' + row.map((cell, j) => (j === 0 ? cell.padEnd(widths[j]) : cell.padStart(widths[j]))).join('  '));
+  log(`  per further backend, idle: ${fmt(f.perBackendKb, 1)} KB; start to /readyz 200: ${f.startToReadyMs.join(', ')} ms; peak @256 over ${f.loadSeconds}s (${fmt(f.rps256)} req/s), VmHWM ${fmt(f.hwm256Mb, 1)} MB`);
+  if (targets.length > 0) {
+    log('\ntargets:');
+    for (const t of targets) log(`  ${t.met === null ? 'n/a ' : t.met ? 'MET ' : 'MISS'}  ${t.target}: ${t.value}`);
+  }
 }
 
 // Re-run pinned to the load core so this script never competes with a contender.

@@ -10,14 +10,13 @@ import { createLogger, defaultLogFormat, LOG_FORMATS, LOG_LEVELS, type LogFormat
 import { Signals, runUntilStopped } from './signals.ts';
 import { Sluice } from './sluice.ts';
 import { version } from './version.ts';
-import { keepYoungGenerationSmall } from './young-generation.ts';
 
 const HELP = `sluice: an HTTP load balancer for Kubernetes and beyond
 
 Usage:
   sluice [run] [--config FILE]     run the balancer (default config: ./config.yaml)
   sluice validate [--config FILE]  check a config file; exit 0, or 2 listing every problem
-  sluice demo                      three demo backends on :8081-8083, sluice on :8080, admin on :9901
+  sluice demo                      three demo backends and sluice in front, all on 127.0.0.1 (:8080, admin :9901)
 
 Options:
   -c, --config FILE      config file (default ./config.yaml)
@@ -99,14 +98,12 @@ async function run(args: Args, signals: Signals): Promise<number> {
       return 0;
     }
     case 'demo': {
-      keepYoungGenerationSmall();
       const log = createLogger(args.logLevel, args.logFormat);
       const demo = new Demo(log);
       return runUntilStopped(signals, log, demo.start(), (reason) => demo.stop(reason));
     }
     case 'run': {
       const config = loadConfigFile(args.config);
-      keepYoungGenerationSmall();
       const log = createLogger(args.logLevel, args.logFormat);
       const sluice = new Sluice(config, log, {
         configText: readFileSync(config.file, 'utf8'),

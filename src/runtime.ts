@@ -37,18 +37,24 @@ export function restartNeeded(running: Config, wanted: Config): string[] {
 }
 
 export function buildRuntime(config: Config, previous?: Runtime): Runtime {
+  const isTrustedProxy = cidrMatcher(config.trustedProxies);
   return {
     config,
-    // The same policy keeps its position (and weights) across reloads.
-    balancer: previous !== undefined && previous.config.balancer === config.balancer ? previous.balancer : createBalancer(config.balancer),
+    // The same policy with the same options keeps its position, rings and weights across reloads.
+    balancer: previous !== undefined && sameBalancing(previous.config, config) ? previous.balancer : createBalancer(config, { isTrustedProxy }),
     pool: {
       thresholds: config.healthCheck,
       passiveHealth: config.passiveHealth,
       connection: { connectMs: config.timeouts.connectMs, maxConnections: config.limits.backendMaxConnections },
     },
     maxConnections: config.limits.maxConnections ?? defaultMaxConnections(),
-    isTrustedProxy: cidrMatcher(config.trustedProxies),
+    isTrustedProxy,
   };
+}
+
+function sameBalancing(a: Config, b: Config): boolean {
+  const keys = (c: Config): string => JSON.stringify([c.balancer, c.balancerOptions, c.stickySession, c.slowStartMs, c.trustedProxies]);
+  return keys(a) === keys(b);
 }
 
 /** Descriptors kept back for the admin listener, probes, discovery, logs and the config watcher. */

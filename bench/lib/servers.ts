@@ -1,8 +1,9 @@
 // The benchmark's servers: the backends every contender shares, and each contender started
 // the same way, pinned to the same core, with one worker/thread/process.
 
-import { mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { spawnSync } from 'node:child_process';
+import { cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { freePort, pinned, startProcess, stopProcess, waitForOk, type Started } from './procs.ts';
 
@@ -96,11 +97,15 @@ export interface Contender {
 export interface SluiceOptions {
   healthInterval?: string;
   accessLog?: boolean;
+  /** admin.metrics (default on, as for users). */
+  metrics?: boolean;
   extraArgs?: string[];
   /** Node flags before the script, e.g. --cpu-prof. */
   nodeFlags?: string[];
-  /** Another tree's bin/sluice.js (bench/ab.ts). */
+  /** Another tree's bin/sluice.js (bench/ab.ts); default: the staged package's. */
   bin?: string;
+  env?: NodeJS.ProcessEnv;
+  readyTimeoutMs?: number;
 }
 
 export interface StartedSluice {
@@ -111,25 +116,59 @@ export interface StartedSluice {
   readyMs: number;
 }
 
-/** `node bin/sluice.js --config FILE`, as users start it; stdout (pino) goes to a file. */
-export async function startSluice(dir: string, name: string, backends: number[], core: string | undefined, options: SluiceOptions = {}): Promise<StartedSluice> {
+let staged: string | undefined;
+
+/**
+ * The package as users install it: `npm run build`, then bin/, dist/ and package.json in a
+ * directory of their own (node_modules linked), so sluice runs the compiled JavaScript that the
+ * tarball and the image ship, not the TypeScript sources. Built once per bench run.
+ */
+export function stagedPackage(dir: string): string {
+  if (staged) return staged;
+  const build = spawnSync('npm', ['run', '--silent', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  if (build.status !== 0) throw new Error('npm run build failed');
+  staged = join(dir, 'package');
+  mkdirSync(staged, { recursive: true });
+  for (const entry of ['bin', 'dist', 'package.json']) cpSync(join(ROOT, entry), join(staged, entry), { recursive: true });
+  symlinkSync(join(ROOT, 'node_modules'), join(staged, 'node_modules'));
+  return staged;
+}
+
+/**
+ * Starts sluice the way users do: the installed command (its shebang line runs node with the
+ * start-up flags), or with `nodeFlags`, `node FLAGS bin/sluice.js`. `bin` defaults to the staged
+ * package's. stdout (pino) goes to a file.
+ */
+export async function startSluiceWith(dir: string, name: string, core: string | undefined, configLines: string[], options: SluiceOptions = {}): Promise<StartedSluice> {
   const [port, adminPort] = [await freePort(), await freePort()];
   const config = join(dir, `${name}.yaml`);
   writeFileSync(config, [
     `listen: "127.0.0.1:${port}"`,
     'admin:',
     `  listen: "127.0.0.1:${adminPort}"`,
+    ...(options.metrics === false ? ['  metrics: false'] : []),
+    ...configLines,
+    '',
+  ].join('\n'));
+  const bin = options.bin ?? join(stagedPackage(dir), 'bin/sluice.js');
+  const command = options.nodeFlags?.length || options.bin ? [process.execPath, ...(options.nodeFlags ?? []), bin] : [bin];
+  // The shebang's `env node` must find this Node (24), as a user's PATH would.
+  const env = { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, ...options.env };
+  const spawned = performance.now();
+  const proc = startProcess(pinned(core, [...command, '--config', config, ...(options.extraArgs ?? [])]), join(dir, `${name}.log`), env);
+  await waitForOk(`http://127.0.0.1:${adminPort}/readyz`, options.readyTimeoutMs ?? 20_000, name, proc);
+  const readyMs = performance.now() - spawned;
+  return { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, proc, readyMs };
+}
+
+/** `sluice --config FILE` with a static pool of 127.0.0.1 backends. */
+export async function startSluice(dir: string, name: string, backends: number[], core: string | undefined, options: SluiceOptions = {}): Promise<StartedSluice> {
+  return startSluiceWith(dir, name, core, [
     ...(options.healthInterval ? ['healthCheck:', `  interval: ${options.healthInterval}`, `  timeout: ${options.healthInterval}`] : []),
     `accessLog: ${options.accessLog ?? false}`,
     'backends:',
     ...backends.map((p) => `  - url: http://127.0.0.1:${p}`),
-    '',
-  ].join('\n'));
-  const spawned = performance.now();
-  const proc = startProcess(pinned(core, [process.execPath, ...(options.nodeFlags ?? []), options.bin ?? join(ROOT, 'bin/sluice.js'), '--config', config, ...(options.extraArgs ?? [])]), join(dir, `${name}.log`));
-  await waitForOk(`http://127.0.0.1:${adminPort}/readyz`, 20_000, name, proc);
-  const readyMs = performance.now() - spawned;
-  return { url: `http://127.0.0.1:${port}`, adminUrl: `http://127.0.0.1:${adminPort}`, proc, readyMs };
+  ], options);
 }
 
 /** Waits until every backend of a sluice is healthy, so load is spread as configured. */

@@ -1,7 +1,26 @@
 // The one typed configuration object. Every default lives in DEFAULTS below and nowhere else.
 
-export type BalancerName = 'round-robin' | 'weighted-round-robin';
-export const BALANCERS: readonly BalancerName[] = ['round-robin', 'weighted-round-robin'];
+export type BalancerName = 'round-robin' | 'weighted-round-robin' | 'least-request' | 'random' | 'consistent-hash';
+export const BALANCERS: readonly BalancerName[] = ['round-robin', 'weighted-round-robin', 'least-request', 'random', 'consistent-hash'];
+
+/** Which part of the request consistent-hash uses as the key. */
+export type HashOn =
+  | { readonly source: 'header' | 'cookie' | 'query'; readonly name: string; readonly text: string }
+  | { readonly source: 'path' | 'client-ip'; readonly text: string };
+
+/** The object form's options besides `policy` (`balancer: {policy, hashOn, loadFactor}`). */
+export interface BalancerOptions {
+  /** consistent-hash only (and required there). */
+  hashOn: HashOn | undefined;
+  /** consistent-hash bounded load: no backend above loadFactor × the mean in-flight; 0 = unbounded. */
+  loadFactor: number;
+}
+
+export interface StickySessionConfig {
+  cookie: string;
+  /** Cookie Max-Age; 0: a session cookie (until the browser closes). */
+  ttlMs: number;
+}
 
 export interface ListenAddress {
   /** undefined: all interfaces. */
@@ -91,6 +110,11 @@ export interface Config {
   /** `metrics`: serve /metrics and count what it needs (off saves a little per request). */
   admin: { listen: ListenAddress; metrics: boolean };
   balancer: BalancerName;
+  balancerOptions: BalancerOptions;
+  /** undefined: no sticky sessions. */
+  stickySession: StickySessionConfig | undefined;
+  /** A new or recovered backend's weight ramps up over this window; 0 = off. */
+  slowStartMs: number;
   healthCheck: HealthCheckConfig;
   timeouts: TimeoutsConfig;
   retries: number;
@@ -110,6 +134,9 @@ export const DEFAULTS = {
   adminListen: ':9901',
   adminMetrics: true,
   balancer: 'round-robin' as BalancerName,
+  loadFactor: 1.25,
+  stickySession: { cookie: 'sluice_affinity', ttlMs: 3_600_000 },
+  slowStartMs: 0,
   healthCheck: {
     path: '/health',
     intervalMs: 10_000,

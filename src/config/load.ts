@@ -9,8 +9,8 @@ import { parseDuration } from './duration.ts';
 import { checkCidr } from './cidr.ts';
 import {
   BALANCERS, DEFAULTS, IP_FAMILIES,
-  type BackendConfig, type BalancerName, type Config, type IpFamily, type KubernetesApi,
-  type KubernetesDiscoveryConfig, type ListenAddress,
+  type BackendConfig, type BalancerName, type BalancerOptions, type Config, type HashOn, type IpFamily, type KubernetesApi,
+  type KubernetesDiscoveryConfig, type ListenAddress, type StickySessionConfig,
 } from './config.ts';
 
 export function loadConfigFile(path: string): Config {
@@ -41,6 +41,9 @@ export function defaultConfig(file: string): Config {
     listen: parseListen(d.listen) as ListenAddress,
     admin: { listen: parseListen(d.adminListen) as ListenAddress, metrics: d.adminMetrics },
     balancer: d.balancer,
+    balancerOptions: { hashOn: undefined, loadFactor: d.loadFactor },
+    stickySession: undefined,
+    slowStartMs: d.slowStartMs,
     healthCheck: { ...d.healthCheck },
     timeouts: { ...d.timeouts },
     retries: d.retries,
@@ -93,7 +96,7 @@ class ConfigReader {
       this.issue(root, '', 'the top level must be a mapping of keys such as listen, backends, healthCheck');
       return fallback;
     }
-    const top = this.fields(root, '', ['listen', 'admin', 'balancer', 'healthCheck', 'passiveHealth', 'timeouts', 'retries', 'retryBudget', 'limits', 'trustedProxies', 'shutdown', 'accessLog', 'backends', 'discovery']);
+    const top = this.fields(root, '', ['listen', 'admin', 'balancer', 'healthCheck', 'passiveHealth', 'timeouts', 'retries', 'retryBudget', 'limits', 'trustedProxies', 'shutdown', 'accessLog', 'backends', 'discovery', 'stickySession', 'slowStart']);
     const admin = this.fields(top.admin, 'admin', ['listen', 'metrics']);
     const hc = this.fields(top.healthCheck, 'healthCheck', ['path', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold']);
     const to = this.fields(top.timeouts, 'timeouts', ['connect', 'response', 'clientIdle', 'clientHeader', 'idle', 'tunnelIdle', 'halfClose']);
@@ -102,12 +105,16 @@ class ConfigReader {
     const lim = this.fields(top.limits, 'limits', ['maxConnections', 'backendMaxConnections', 'backendMaxPending']);
     const sd = this.fields(top.shutdown, 'shutdown', ['drainTimeout', 'delay']);
     const d = DEFAULTS;
+    const balancer = this.balancer(top.balancer);
 
     const config: Config = {
       file: this.file,
       listen: this.listen(top.listen, 'listen', d.listen),
       admin: { listen: this.listen(admin.listen, 'admin.listen', d.adminListen), metrics: this.boolean(admin.metrics, 'admin.metrics', d.adminMetrics) },
-      balancer: this.oneOf(top.balancer, 'balancer', BALANCERS, d.balancer) as BalancerName,
+      balancer: balancer.policy,
+      balancerOptions: balancer.options,
+      stickySession: this.stickySession(top.stickySession),
+      slowStartMs: this.duration(top.slowStart, 'slowStart', d.slowStartMs, 0),
       healthCheck: {
         path: this.urlPath(hc.path, 'healthCheck.path', d.healthCheck.path),
         intervalMs: this.duration(hc.interval, 'healthCheck.interval', d.healthCheck.intervalMs, 1),
@@ -159,10 +166,87 @@ class ConfigReader {
     if (config.listen.port !== 0 && config.listen.port === config.admin.listen.port && config.listen.host === config.admin.listen.host) {
       this.issue(admin.listen, 'admin.listen', `must differ from listen (both are "${config.listen.text}")`);
     }
+    this.checkBalancerCombinations(config, balancer.nodes, top.slowStart);
     if (top.backends === undefined && config.discovery.kubernetes === undefined) {
       this.issue(root, '', 'no backends: add "backends:" with at least one url, or "discovery.kubernetes"');
     }
     return config;
+  }
+
+  /** `balancer: NAME`, or the object form `balancer: {policy, hashOn, loadFactor}`. */
+  private balancer(node: Node | undefined): { policy: BalancerName; options: BalancerOptions; nodes: BalancerNodes } {
+    const d = DEFAULTS;
+    if (node === undefined || isNull(node) || isScalar(node)) {
+      const before = this.issues.length;
+      const policy = this.oneOf(node, 'balancer', BALANCERS, d.balancer);
+      return { policy, options: { hashOn: undefined, loadFactor: d.loadFactor }, nodes: { policy: node, valid: this.issues.length === before } };
+    }
+    const b = this.fields(node, 'balancer', ['policy', 'hashOn', 'loadFactor']);
+    const before = this.issues.length;
+    const policy = this.oneOf(b.policy, 'balancer.policy', BALANCERS, d.balancer);
+    const valid = this.issues.length === before;
+    let loadFactor: number = d.loadFactor;
+    const rawFactor = this.scalar(b.loadFactor, 'balancer.loadFactor', 'number') as number | undefined;
+    if (rawFactor !== undefined) {
+      if (rawFactor !== 0 && !(rawFactor >= 1)) this.issue(b.loadFactor, 'balancer.loadFactor', 'must be 0 (unbounded) or at least 1, e.g. 1.25');
+      else loadFactor = rawFactor;
+    }
+    const hashOn = this.hashOn(b.hashOn);
+    // Combinations are judged only between values that are themselves valid: one message per mistake.
+    return {
+      policy,
+      options: { hashOn, loadFactor },
+      nodes: { policy: b.policy ?? node, valid, hashOn: hashOn === undefined ? undefined : b.hashOn, loadFactor: rawFactor === loadFactor ? b.loadFactor : undefined },
+    };
+  }
+
+  private hashOn(node: Node | undefined): HashOn | undefined {
+    const raw = this.string(node, 'balancer.hashOn');
+    if (raw === undefined) return undefined;
+    const text = raw.trim();
+    if (text === 'path' || text === 'client-ip') return { source: text, text };
+    const match = /^(header|cookie|query):(.+)$/.exec(text);
+    if (match !== null && TOKEN.test(match[2])) {
+      const source = match[1] as 'header' | 'cookie' | 'query';
+      return { source, name: source === 'header' ? match[2].toLowerCase() : match[2], text };
+    }
+    this.issue(node, 'balancer.hashOn', `"${raw}" is not a hash key; expected header:NAME, cookie:NAME, query:NAME, path or client-ip`);
+    return undefined;
+  }
+
+  private stickySession(node: Node | undefined): StickySessionConfig | undefined {
+    if (node === undefined || isNull(node)) return undefined;
+    const s = this.fields(node, 'stickySession', ['cookie', 'ttl']);
+    const d = DEFAULTS.stickySession;
+    let cookie: string = d.cookie;
+    const raw = this.string(s.cookie, 'stickySession.cookie');
+    if (raw !== undefined) {
+      if (TOKEN.test(raw)) cookie = raw;
+      else this.issue(s.cookie, 'stickySession.cookie', `"${raw}" is not a valid cookie name (letters, digits and !#$%&'*+-.^_\`|~ only)`);
+    }
+    return { cookie, ttlMs: this.duration(s.ttl, 'stickySession.ttl', d.ttlMs, 0) };
+  }
+
+  /** Options that mean nothing, or contradict each other, for the policy chosen: one sentence each. */
+  private checkBalancerCombinations(config: Config, nodes: BalancerNodes, slowStart: Node | undefined): void {
+    const { hashOn } = config.balancerOptions;
+    if (!nodes.valid) return;
+    const hashing = config.balancer === 'consistent-hash';
+    if (!hashing && nodes.hashOn !== undefined && !isNull(nodes.hashOn)) {
+      this.issue(nodes.hashOn, 'balancer.hashOn', `only the consistent-hash policy uses hashOn; set "policy: consistent-hash" or remove hashOn (policy is ${config.balancer})`);
+    }
+    if (!hashing && nodes.loadFactor !== undefined && !isNull(nodes.loadFactor)) {
+      this.issue(nodes.loadFactor, 'balancer.loadFactor', `only the consistent-hash policy uses loadFactor; set "policy: consistent-hash" or remove loadFactor (policy is ${config.balancer})`);
+    }
+    if (hashing && hashOn === undefined && !this.issues.some((i) => i.path === 'balancer.hashOn')) {
+      this.issue(nodes.policy, 'balancer.hashOn', 'consistent-hash needs hashOn, the request part to hash: header:NAME, cookie:NAME, query:NAME, path or client-ip');
+    }
+    if (hashing && config.slowStartMs > 0) {
+      this.issue(slowStart, 'slowStart', 'consistent-hash does not ramp weights (that would move keys between backends while the ramp runs); remove slowStart or choose another policy');
+    }
+    if (hashOn?.source === 'cookie' && config.stickySession !== undefined && hashOn.name === config.stickySession.cookie) {
+      this.issue(nodes.hashOn, 'balancer.hashOn', `hashes on the cookie "${hashOn.name}" that stickySession sets itself; use another cookie`);
+    }
   }
 
   private defaults(): Config {
@@ -368,6 +452,18 @@ class ConfigReader {
     };
   }
 }
+
+/** The balancer's value nodes, for messages about combinations. */
+interface BalancerNodes {
+  policy: Node | undefined;
+  /** The policy itself is valid (else its combinations are not judged). */
+  valid: boolean;
+  hashOn?: Node | undefined;
+  loadFactor?: Node | undefined;
+}
+
+/** An HTTP token (RFC 9110 §5.6.2): valid as a header, cookie or query parameter name here. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
 
 const DNS_LABEL = /^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$/;
 

@@ -1,5 +1,7 @@
 // `sluice demo`: three demo backends on 127.0.0.1:8081-8083 (child processes, restarted when
-// killed) and the balancer in front of them on :8080, admin on :9901.
+// killed) and the balancer in front of them on 127.0.0.1:8080, admin on 127.0.0.1:9901. The demo
+// is for this machine only; SLUICE_DEMO_HOST (e.g. "0.0.0.0" or "::") binds the balancer and
+// admin elsewhere, for a demo inside a container.
 
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -10,15 +12,17 @@ import type { ListenAddress } from '../config/config.ts';
 import { SluiceError } from '../errors.ts';
 import { Sluice } from '../sluice.ts';
 
-const BACKEND_SCRIPT = fileURLToPath(new URL('./demo-backend.ts', import.meta.url));
+// demo-backend.ts in a checkout, demo-backend.js in the built package.
+const BACKEND_SCRIPT = fileURLToPath(new URL(`./demo-backend${import.meta.url.endsWith('.ts') ? '.ts' : '.js'}`, import.meta.url));
 const PORTS = [8081, 8082, 8083];
 const RESTART_AFTER_MS = 10_000;
 
-export function demoConfig(): Config {
+export function demoConfig(host = process.env.SLUICE_DEMO_HOST || '127.0.0.1'): Config {
+  const bracketed = host.includes(':') ? `[${host}]` : host;
   return {
     ...defaultConfig(''),
-    listen: parseListen(':8080') as ListenAddress,
-    admin: { listen: parseListen(':9901') as ListenAddress, metrics: true },
+    listen: parseListen(`${bracketed}:8080`) as ListenAddress,
+    admin: { listen: parseListen(`${bracketed}:9901`) as ListenAddress, metrics: true },
     // Faster than the defaults so changes show up while you watch.
     healthCheck: { path: '/health', intervalMs: 2_000, timeoutMs: 1_000, healthyThreshold: 2, unhealthyThreshold: 2 },
     shutdown: { drainTimeoutMs: 5_000, delayMs: 0 },

@@ -1,7 +1,9 @@
 // Active health checks: GET <path> on every backend, one probe at a time per backend (the next
 // is scheduled only after the previous finished), results reported to the pool.
 
-import { Agent, request } from 'undici';
+// undici's Agent and request modules alone, not the package index (see src/pool/undici-modules.d.ts).
+import Agent from 'undici/lib/dispatcher/agent.js';
+import request from 'undici/lib/api/api-request.js';
 import type { HealthCheckConfig } from '../config/config.ts';
 import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
@@ -72,8 +74,9 @@ export class ActiveProber {
     let error: string | undefined;
     let local = false;
     try {
-      const res = await request(backend.url + path, {
-        dispatcher: this.agent,
+      const res = await request.call(this.agent, {
+        origin: backend.url,
+        path,
         method: 'GET',
         reset: true,
         headers: { 'user-agent': 'sluice-health-check' },

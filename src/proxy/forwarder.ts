@@ -149,7 +149,7 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     let skipped: Backend[] | undefined;
     for (;;) {
       const exclude = skipped === undefined ? this.tried : [...(this.tried ?? []), ...skipped];
-      const backend = this.runtime.balancer.pick(pool.candidates, exclude);
+      const backend = this.runtime.balancer.pick(pool.candidates, exclude, this.req);
       if (backend === undefined) break;
       if (backend.inflight < full) return backend;
       (skipped ??= []).push(backend);
@@ -187,6 +187,9 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     const list = downstreamResponseHeaderList(headers);
     // The client learns the id its request is logged under (unless the backend set its own).
     if (headers['x-request-id'] === undefined) list.push('x-request-id', this.requestId ?? '');
+    // Sticky sessions: the cookie that pins the client to the backend that answered.
+    const cookie = this.backend === undefined ? undefined : this.runtime.balancer.setCookie?.(this.backend, this.req);
+    if (cookie !== undefined) list.push('set-cookie', cookie);
     res.writeHead(statusCode, statusMessage, list);
     // From here on a stalled backend or a client that stopped reading is cut after timeouts.idle.
     if (!this.socket.destroyed) this.socket.setTimeout(this.runtime.config.timeouts.idleMs);

@@ -109,18 +109,31 @@ class UpgradeAttempts {
     this.client = client;
     this.head = head;
     this.headers = headers;
-    client.once('close', () => {
-      this.clientGone = true;
-      this.upstream?.destroy();
-    });
+    // A client that leaves before the backend answered, by reset or by a plain FIN (server
+    // sockets allow half-open connections, so a FIN alone never becomes 'close').
+    client.once('close', this.onClientGone);
+    client.once('end', this.onClientGone);
+  }
+
+  private readonly onClientGone = (): void => {
+    this.clientGone = true;
+    this.upstream?.destroy();
+    this.client.destroy();
+  };
+
+  /** The backend answered: from here on the tunnel (or the relayed refusal) owns the client socket. */
+  private answered(): void {
+    this.client.off('close', this.onClientGone);
+    this.client.off('end', this.onClientGone);
   }
 
   next(): void {
     if (this.clientGone) return;
     const { limits, timeouts } = this.runtime.config;
     const full = limits.backendMaxConnections + limits.backendMaxPending;
-    const candidates = this.tunnels.pool.candidates.filter((b) => b.inflight < full);
-    const backend = this.runtime.balancer.pick(candidates, this.tried);
+    // The pool's own array (not a filtered copy): policies cache per candidate set.
+    const candidates = this.tunnels.pool.candidates;
+    const backend = this.runtime.balancer.pick(candidates, this.tried.concat(candidates.filter((b) => b.inflight >= full)), this.req);
     if (backend === undefined) {
       const status = this.tried.length > 0 ? rawResponse(502, 'Bad Gateway', 'Bad Gateway: the backend could not be reached or failed.\n')
         : rawResponse(503, 'Service Unavailable', 'Service Unavailable: no healthy backend.\n', 'Retry-After: 1\r\n');
@@ -163,6 +176,7 @@ class UpgradeAttempts {
     };
     upstream.once('upgrade', (res: IncomingMessage, upSocket: Socket, upHead: Buffer) => {
       settle();
+      this.answered();
       if (this.clientGone) {
         upSocket.destroy();
         release();
@@ -177,6 +191,8 @@ class UpgradeAttempts {
     upstream.once('response', (res: IncomingMessage) => {
       // The backend refused the upgrade (e.g. 401, 426): the client gets its answer as it is.
       settle();
+      this.answered();
+      this.client.once('close', () => res.destroy());
       const headers = downstreamResponseHeaderList(res.headers);
       const flat: string[] = [];
       for (let i = 0; i < headers.length; i += 2) {

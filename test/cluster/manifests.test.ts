@@ -5,8 +5,8 @@ import { expect } from 'chai';
 import { mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ensureNamespace, kubectl, run } from './helpers/cluster.ts';
-import { CHART, REPO, helm, helmTemplate, kustomizeDeploy, parseManifests, type Manifest } from './helpers/manifests.ts';
+import { ensureNamespace, env, kubectl, run } from './helpers/cluster.ts';
+import { CHART, REPO, REQUIRED_VALUES, helm, helmTemplate, kustomizeDeploy, parseManifests, type Manifest } from './helpers/manifests.ts';
 
 const NS = 'manifests';
 
@@ -49,7 +49,7 @@ describe('Helm chart and plain manifests (real kube-apiserver)', () => {
   }
 
   it('passes helm lint, also with every ci/ values file', async () => {
-    const plain = await helm(['lint', '--strict', CHART]);
+    const plain = await helm(['lint', '--strict', CHART, ...REQUIRED_VALUES]);
     expect(plain.code, plain.stdout + plain.stderr).to.equal(0);
     for (const file of readdirSync(join(CHART, 'ci')).filter((f) => f.endsWith('.yaml'))) {
       const r = await helm(['lint', '--strict', CHART, '--values', join(CHART, 'ci', file)]);
@@ -57,7 +57,29 @@ describe('Helm chart and plain manifests (real kube-apiserver)', () => {
     }
   });
 
-  it('renders with default values into objects the API server accepts', async () => {
+  it('refuses to render without a target Service or an image repository, naming the value to set', async () => {
+    const cases: [string[], RegExp][] = [
+      [['--set', 'image.repository=registry.example.com/sluice'], /discovery\.service is required: set it to the name of the Service/],
+      [['--set', 'discovery.service=my-app'], /image\.repository is required: push the image built from the project's Dockerfile/],
+    ];
+    for (const [args, message] of cases) {
+      const r = await helm(['template', 'sluice', CHART, '--namespace', NS, ...args]);
+      expect(r.code, r.stdout).to.not.equal(0);
+      expect(r.stderr).to.match(message);
+    }
+  });
+
+  it('warns in the install notes while the admin port is on the Service, not when it is off', async () => {
+    const notes = async (args: string[]): Promise<string> => {
+      const r = await helm(['install', 'sluice', CHART, '--kubeconfig', env.kubeconfig, '--namespace', NS, '--dry-run=client', ...REQUIRED_VALUES, ...args]);
+      expect(r.code, r.stderr).to.equal(0);
+      return r.stdout.slice(r.stdout.indexOf('NOTES:'));
+    };
+    expect(await notes([])).to.match(/WARNING: the admin port \(9901: \/status/);
+    expect(await notes(['--set', 'service.admin.enabled=false'])).to.not.include('WARNING');
+  });
+
+  it('renders with only the required values into objects the API server accepts', async () => {
     const rendered = await helmTemplate(NS);
     const manifests = parseManifests(rendered);
     expect(manifests.map((m) => m.kind)).to.include.members(['ServiceAccount', 'Role', 'RoleBinding', 'ConfigMap', 'Service', 'Deployment', 'PodDisruptionBudget']);

@@ -22,6 +22,9 @@ describe('access log (e2e)', () => {
     const line = await sluice.waitForLog((l) => l.msg === 'access' && l.path === '/echo?x=1', 'the access line');
     expect(line).to.include({ method: 'GET', status: 200, backend: h.backends[0].url, attempts: 1, requestId: 'req-1' });
     expect(line.durationMs).to.be.a('number');
+    expect(line.upstreamMs).to.be.a('number');
+    expect(line).to.include({ protocol: 'HTTP/1.1', host: h.sluice.proxy, userAgent: null });
+    expect(line.bytesOut).to.be.greaterThan(0);
 
     const controller = new AbortController();
     const pending = request(sluice.proxyUrl + '/hang', { signal: controller.signal }).catch((err: Error) => err);

@@ -26,7 +26,7 @@ describe('command line (e2e)', () => {
   it('validate exits 2 and lists every problem with file, line, column and key path', () => {
     const p = new SluiceProcess([
       'listen: 8080x',
-      'balancer: random',
+      'balancer: fastest',
       'healthCheck:',
       '  interval: -1s',
       '  timeout: 2',
@@ -43,7 +43,7 @@ describe('command line (e2e)', () => {
     expect(r.code).to.equal(2);
     const file = p.configPath;
     expect(r.stderr).to.include(`${file}:1:9: listen: "8080x" is not a listen address`);
-    expect(r.stderr).to.include(`${file}:2:11: balancer: "random" is not one of round-robin, weighted-round-robin`);
+    expect(r.stderr).to.include(`${file}:2:11: balancer: "fastest" is not one of round-robin, weighted-round-robin, least-request, random, consistent-hash`);
     expect(r.stderr).to.include(`${file}:4:13: healthCheck.interval: "-1s" is negative`);
     expect(r.stderr).to.include(`${file}:5:12: healthCheck.timeout: 2 has no unit`);
     expect(r.stderr).to.include(`${file}:6:3: healthCheck.unhealthyTreshold: unknown key (did you mean "unhealthyThreshold"?)`);

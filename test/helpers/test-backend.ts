@@ -1,6 +1,6 @@
 // A real HTTP (and WebSocket) server on 127.0.0.1 standing in for an application behind sluice.
 // Routes: /health (status settable), / (its name), /echo (request as JSON), /slow?ms=N,
-// /hang (never answers; records when the client goes away), /upload (counts body bytes),
+// /respond?status=N, /hang (never answers; records when the client goes away), /upload (counts body bytes),
 // /download?bytes=N (streams N bytes).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -81,6 +81,12 @@ export class TestBackend {
         const ms = Number(url.searchParams.get('ms') ?? '1000');
         const timer = setTimeout(() => res.end(`${this.name} slow ${ms}\n`), ms);
         res.once('close', () => clearTimeout(timer));
+        return;
+      }
+      case '/respond': {
+        const status = Number(url.searchParams.get('status') ?? '200');
+        res.writeHead(status, { 'content-type': 'text/plain', 'x-backend': this.name });
+        res.end(`${this.name} ${status}\n`);
         return;
       }
       case '/hang':

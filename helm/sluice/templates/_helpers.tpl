@@ -34,6 +34,9 @@ app.kubernetes.io/component: load-balancer
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 {{- end }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
+{{- with .Values.commonLabels }}
+{{ toYaml . }}
+{{- end }}
 {{- end -}}
 
 {{- define "sluice.serviceAccountName" -}}
@@ -50,6 +53,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 
 {{- define "sluice.image" -}}
+{{- if not .Values.image.repository -}}
+{{- fail "image.repository is required: push the image built from the project's Dockerfile to your registry and set image.repository (no public image is published)" -}}
+{{- end -}}
 {{- if .Values.image.digest -}}
 {{- printf "%s@%s" .Values.image.repository .Values.image.digest -}}
 {{- else -}}
@@ -85,7 +91,7 @@ Checks here what the schema cannot say in a helpful sentence.
 {{- end -}}
 {{- end -}}
 {{- if and .Values.discovery.enabled (not .Values.discovery.service) -}}
-{{- fail "discovery.service is required when discovery.enabled is true: the name of the Service whose pods are the backends" -}}
+{{- fail "discovery.service is required: set it to the name of the Service whose pods are the backends (or set discovery.enabled=false and list config.backends)" -}}
 {{- end -}}
 {{- if and (not .Values.discovery.enabled) (not $user.backends) -}}
 {{- fail "no backends: set discovery.service (with discovery.enabled=true) or list config.backends" -}}

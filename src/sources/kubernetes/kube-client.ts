@@ -6,7 +6,7 @@
 import { accessSync, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
-import { HttpMethod, KubeConfig, RequestContext } from '@kubernetes/client-node';
+import { HttpMethod, KubeConfig, RequestContext } from './client-node-config.ts';
 import { Agent, request, type Dispatcher } from 'undici';
 import { SluiceError } from '../../errors.ts';
 import type { DiscoveryOptions } from '../discovery.ts';

@@ -27,9 +27,12 @@ export async function helm(args: string[]): Promise<Run> {
   return run(env.helm, args);
 }
 
-/** `helm template sluice helm/sluice -n NAMESPACE ARGS...`; throws with helm's message on failure. */
+/** The values a user must set (the chart refuses to render without them); later --set/--values override. */
+export const REQUIRED_VALUES = ['--set', 'image.repository=registry.example.com/platform/sluice', '--set', 'discovery.service=my-app'];
+
+/** `helm template sluice helm/sluice -n NAMESPACE REQUIRED_VALUES ARGS...`; throws with helm's message on failure. */
 export async function helmTemplate(namespace: string, args: string[] = []): Promise<string> {
-  const r = await helm(['template', 'sluice', CHART, '--namespace', namespace, ...args]);
+  const r = await helm(['template', 'sluice', CHART, '--namespace', namespace, ...REQUIRED_VALUES, ...args]);
   if (r.code !== 0) throw new Error(`helm template failed (${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
 }

@@ -1,0 +1,90 @@
+import { expect } from 'chai';
+import { request } from 'undici';
+import { eventually } from '../helpers/eventually.ts';
+import { harnessPerTest } from '../helpers/harness.ts';
+import { testConfig } from '../helpers/sluice-process.ts';
+
+/** Every sample of one metric as "labels" → value. */
+function samples(text: string, name: string): Map<string, number> {
+  const out = new Map<string, number>();
+  for (const line of text.split('\n')) {
+    const m = /^([a-z_]+)(?:\{(.*)\})? (\S+)$/.exec(line);
+    if (m && m[1] === name) out.set(m[2] ?? '', Number(m[3]));
+  }
+  return out;
+}
+
+describe('metrics (e2e)', () => {
+  const h = harnessPerTest();
+
+  async function scrape(): Promise<string> {
+    const res = await request(h.sluice.adminUrl + '/metrics');
+    expect(res.statusCode).to.equal(200);
+    expect(res.headers['content-type']).to.match(/^text\/plain; version=0\.0\.4/);
+    return res.body.text();
+  }
+
+  it('counts what clients saw: requests by backend and status class, and the duration histogram', async () => {
+    await h.start(2);
+    const [b1, b2] = h.backends;
+    const statuses: number[] = [];
+    for (let i = 0; i < 10; i++) {
+      const res = await request(`${h.sluice.proxyUrl}/respond?status=${i < 7 ? 200 : 503}`);
+      statuses.push(res.statusCode);
+      await res.body.text();
+    }
+    const text = await scrape();
+    const requests = samples(text, 'sluice_requests_total');
+    const twoXX = (requests.get(`backend="${b1.url}",code="2xx"`) ?? 0) + (requests.get(`backend="${b2.url}",code="2xx"`) ?? 0);
+    const fiveXX = (requests.get(`backend="${b1.url}",code="5xx"`) ?? 0) + (requests.get(`backend="${b2.url}",code="5xx"`) ?? 0);
+    expect(twoXX).to.equal(statuses.filter((s) => s === 200).length);
+    expect(fiveXX).to.equal(statuses.filter((s) => s === 503).length);
+    const counts = samples(text, 'sluice_request_duration_seconds_count');
+    expect((counts.get(`backend="${b1.url}"`) ?? 0) + (counts.get(`backend="${b2.url}"`) ?? 0)).to.equal(10);
+    const inf = samples(text, 'sluice_request_duration_seconds_bucket').get(`backend="${b1.url}",le="+Inf"`);
+    expect(inf).to.equal(counts.get(`backend="${b1.url}"`));
+    expect(samples(text, 'sluice_backend_state').get(`backend="${b1.url}",state="healthy"`)).to.equal(1);
+    expect(samples(text, 'sluice_build_info').size).to.equal(1);
+    expect(samples(text, 'process_resident_memory_bytes').get('')).to.be.greaterThan(0);
+  });
+
+  it('counts answers sluice gave itself under backend=""', async () => {
+    await h.start(1, { config: (urls) => testConfig(urls).replace('interval: 100ms', 'interval: 1m').replace('timeout: 100ms', 'timeout: 2s') });
+    await h.backends[0].kill();
+    const first = await request(h.sluice.proxyUrl + '/');
+    await first.body.text();
+    const second = await request(h.sluice.proxyUrl + '/');
+    await second.body.text();
+    expect(second.statusCode).to.equal(503);
+    const requests = samples(await scrape(), 'sluice_requests_total');
+    expect(requests.get('backend="",code="5xx"')).to.equal(1);
+    expect(samples(await scrape(), 'sluice_passive_ejections_total').get(`backend="${h.backends[0].url}"`)).to.equal(1);
+  });
+
+  it('drops the series of a backend that left the pool', async () => {
+    await h.start(2);
+    const [b1, b2] = h.backends;
+    for (let i = 0; i < 4; i++) await (await request(h.sluice.proxyUrl + '/')).body.text();
+    expect(await scrape()).to.include(`backend="${b2.url}"`);
+    h.sluice.rewriteConfig(testConfig([b1.url]));
+    await eventually(async () => (await h.sluice.status()).backends.length === 1, 'the second backend to leave');
+    const text = await scrape();
+    expect(text).to.not.include(`backend="${b2.url}"`);
+    expect(text).to.include(`backend="${b1.url}"`);
+    expect(samples(text, 'sluice_config_reloads_total').get('result="applied"')).to.equal(1);
+  });
+
+  it('returns the request id to the client and serves /status?format=text', async () => {
+    await h.start(1);
+    const res = await request(h.sluice.proxyUrl + '/');
+    await res.body.text();
+    expect(res.headers['x-request-id']).to.match(/^[0-9a-f-]{36}$/);
+    const mine = await request(h.sluice.proxyUrl + '/', { headers: { 'x-request-id': 'abc' } });
+    await mine.body.text();
+    expect(mine.headers['x-request-id']).to.equal('abc');
+    const text = await (await request(h.sluice.adminUrl + '/status?format=text')).body.text();
+    expect(text).to.match(/: ready, 1 backend\(s\)/);
+    expect(text).to.include(h.backends[0].url);
+    expect(text).to.match(/BACKEND\s+STATE\s+SINCE/);
+  });
+});
