@@ -224,9 +224,10 @@ function updateRow(row, b) {
   v.pod = b.pod || ''; v.node = b.node || ''; v.zone = b.zone || '';
   v.probe = b.lastProbe ? (b.lastProbe.ok ? 1 : 0) : -1; v.error = b.lastErrorAt ? Date.parse(b.lastErrorAt) : 0;
   setText(c.url, b.url);
-  c.url.title = 'source: ' + b.source + (b.ejectedUntil ? '\nejected until ' + b.ejectedUntil : '');
+  var tip = 'source: ' + b.source + (b.ejectedUntil ? '\nejected until ' + b.ejectedUntil : '');
+  if (c.url.title !== tip) c.url.title = tip;
   setText(c.since, age(b.since));
-  c.since.title = b.since;
+  if (c.since.title !== b.since) c.since.title = b.since;
   setText(c.rate, num(w.rate, 1));
   setText(c.inflight, String(b.inflight));
   setText(c.requests, String(b.requests));
@@ -240,7 +241,7 @@ function updateRow(row, b) {
   if (c.probe.title !== probe) c.probe.title = probe;
   c.probe.classList.toggle('hot', !!p && !p.ok);
   setText(c.error, b.lastError ? b.lastError + (b.lastErrorAt ? ' \u00b7 ' + age(b.lastErrorAt) + ' ago' : '') : '');
-  c.error.title = b.lastError || '';
+  if (c.error.title !== (b.lastError || '')) c.error.title = b.lastError || '';
   c.error.classList.toggle('hot', !!b.lastErrorAt && Date.parse(b.lastErrorAt) >= Date.parse(b.since) && b.state !== 'healthy');
   setText(c.pod, v.pod); setText(c.node, v.node); setText(c.zone, v.zone);
   setText(c.weight, String(b.weight));
