@@ -41,7 +41,7 @@ describe('backend failures (e2e)', () => {
   });
 
   it('answers 502 when every backend fails and retries are used up', async () => {
-    const sluice = await h.start(2, { config: (urls) => testConfig(urls).replace('interval: 100ms', 'interval: 1m').replace('timeout: 100ms', 'timeout: 2s') });
+    const sluice = await h.start(2, { config: (urls) => testConfig(urls).replace('interval: 300ms', 'interval: 1m').replace('timeout: 300ms', 'timeout: 2s') });
     const backends = h.backends;
     await Promise.all(backends.map((b) => b.kill()));
     const res = await request(sluice.proxyUrl + '/');

@@ -66,7 +66,7 @@ describe('health checks (e2e)', () => {
 
   it('ejects a backend that refuses connections at once from real traffic', async () => {
     // Probes far apart, so only passive health can notice the failure quickly.
-    const sluice = await h.start(2, { config: (urls) => testConfig(urls).replace('interval: 100ms', 'interval: 1m').replace('timeout: 100ms', 'timeout: 2s') });
+    const sluice = await h.start(2, { config: (urls) => testConfig(urls).replace('interval: 300ms', 'interval: 1m').replace('timeout: 300ms', 'timeout: 2s') });
     const backends = h.backends;
     await backends[0].kill();
     for (let i = 0; i < 4; i++) {

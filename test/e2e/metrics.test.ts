@@ -49,7 +49,7 @@ describe('metrics (e2e)', () => {
   });
 
   it('counts answers sluice gave itself under backend=""', async () => {
-    await h.start(1, { config: (urls) => testConfig(urls).replace('interval: 100ms', 'interval: 1m').replace('timeout: 100ms', 'timeout: 2s') });
+    await h.start(1, { config: (urls) => testConfig(urls).replace('interval: 300ms', 'interval: 1m').replace('timeout: 300ms', 'timeout: 2s') });
     await h.backends[0].kill();
     const first = await request(h.sluice.proxyUrl + '/');
     await first.body.text();

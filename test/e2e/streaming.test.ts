@@ -39,7 +39,7 @@ describe('streaming bodies (e2e)', function () {
   this.timeout(60_000);
   // Probes far apart and patient: 200 MB through a loaded machine must not make the one backend
   // look unhealthy (this suite is about streaming, not health).
-  const h = harnessPerSuite(1, { config: (urls) => testConfig(urls).replace('interval: 100ms', 'interval: 2s').replace('timeout: 100ms', 'timeout: 2s') });
+  const h = harnessPerSuite(1, { config: (urls) => testConfig(urls).replace('interval: 300ms', 'interval: 2s').replace('timeout: 300ms', 'timeout: 2s') });
 
   it('streams a 200 MB download and a 200 MB upload with backpressure, not buffering', async () => {
     const baseline = peakRssMb(h.sluice.pid);

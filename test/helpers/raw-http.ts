@@ -18,8 +18,8 @@ export function hostPort(address: string): { host: string; port: number } {
  */
 export function steadyConfig(urls: string[], extra = ''): string {
   const preamble = testPreamble(1).join('\n')
-    .replace('interval: 100ms', 'interval: 1s')
-    .replace('timeout: 100ms', 'timeout: 1s');
+    .replace('interval: 300ms', 'interval: 1s')
+    .replace('timeout: 300ms', 'timeout: 1s');
   return [preamble, extra, 'backends:', ...urls.map((url) => `  - url: ${url}`), ''].join('\n');
 }
 

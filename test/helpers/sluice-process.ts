@@ -36,15 +36,19 @@ export interface LogLine {
   [key: string]: unknown;
 }
 
-/** Loopback listeners on ephemeral ports and fast health checks: the top of every test config. */
+/**
+ * Loopback listeners on ephemeral ports and fast health checks: the top of every test config.
+ * 300 ms, not less: a healthy backend on a loaded 2-core machine (a restarting API server, a
+ * 200 MB transfer) must not miss two probes in a row and take the test's pool down.
+ */
 export function testPreamble(healthyThreshold = 2): string[] {
   return [
     'listen: "127.0.0.1:0"',
     'admin:',
     '  listen: "127.0.0.1:0"',
     'healthCheck:',
-    '  interval: 100ms',
-    '  timeout: 100ms',
+    '  interval: 300ms',
+    '  timeout: 300ms',
     `  healthyThreshold: ${healthyThreshold}`,
     '  unhealthyThreshold: 2',
   ];

@@ -72,6 +72,9 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.discovery.watchdog -}}
 {{- $_ := set $k "watchdog" .Values.discovery.watchdog -}}
 {{- end -}}
+{{- if .Values.discovery.ipFamily -}}
+{{- $_ := set $k "ipFamily" .Values.discovery.ipFamily -}}
+{{- end -}}
 {{- $restart := dict "listen" (printf ":%d" (int .Values.containerPorts.proxy)) "admin" (dict "listen" (printf ":%d" (int .Values.containerPorts.admin))) -}}
 {{- if .Values.discovery.enabled -}}
 {{- $_ := set $restart "discovery" (dict "kubernetes" $k) -}}
