@@ -82,12 +82,28 @@ export interface LimitsConfig {
   maxConnections: number | undefined;
   backendMaxConnections: number;
   backendMaxPending: number;
+  /** HTTP/2 streams a client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams: number;
+}
+
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+export const TLS_VERSIONS: readonly TlsVersion[] = ['TLSv1.2', 'TLSv1.3'];
+
+/** TLS on the proxy listener. Paths are absolute (resolved against the config file's directory). */
+export interface TlsConfig {
+  cert: string;
+  key: string;
+  minVersion: TlsVersion;
+  /** A CA bundle: set, clients must present a certificate it signed (mTLS); "" for none. */
+  clientCA: string;
 }
 
 export interface Config {
   /** Absolute path of the file this came from, or "" for built-in configs (the demo). */
   file: string;
   listen: ListenAddress;
+  /** undefined: cleartext (HTTP/1.1 and HTTP/2 with prior knowledge). */
+  tls: TlsConfig | undefined;
   /** `metrics`: serve /metrics and count what it needs (off saves a little per request). */
   admin: { listen: ListenAddress; metrics: boolean };
   balancer: BalancerName;
@@ -124,7 +140,8 @@ export const DEFAULTS = {
   retries: 2,
   retryBudget: { afterSend: 1, percent: 20, minConcurrent: 3 },
   passiveHealth: { consecutiveFailures: 5, ejectionTimeMs: 30_000, maxEjectionTimeMs: 300_000, maxEjectionPercent: 50 },
-  limits: { maxConnections: undefined as number | undefined, backendMaxConnections: 1024, backendMaxPending: 1024 },
+  limits: { maxConnections: undefined as number | undefined, backendMaxConnections: 1024, backendMaxPending: 1024, maxConcurrentStreams: 100 },
+  tls: { minVersion: 'TLSv1.2' as TlsVersion, clientCA: '' },
   trustedProxies: [] as string[],
   shutdown: { drainTimeoutMs: 30_000, delayMs: 0 },
   accessLog: false,

@@ -2,14 +2,14 @@
 // can name its file, line, column and key path. All problems are collected, not just the first.
 
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node } from 'yaml';
 import { ConfigError, type ConfigIssue } from '../errors.ts';
 import { parseDuration } from './duration.ts';
 import { checkCidr } from './cidr.ts';
 import {
-  BALANCERS, DEFAULTS, IP_FAMILIES,
-  type BackendConfig, type BalancerName, type Config, type IpFamily, type KubernetesApi,
+  BALANCERS, DEFAULTS, IP_FAMILIES, TLS_VERSIONS,
+  type BackendConfig, type TlsConfig, type TlsVersion, type BalancerName, type Config, type IpFamily, type KubernetesApi,
   type KubernetesDiscoveryConfig, type ListenAddress,
 } from './config.ts';
 
@@ -39,6 +39,7 @@ export function defaultConfig(file: string): Config {
   return {
     file,
     listen: parseListen(d.listen) as ListenAddress,
+    tls: undefined,
     admin: { listen: parseListen(d.adminListen) as ListenAddress, metrics: d.adminMetrics },
     balancer: d.balancer,
     healthCheck: { ...d.healthCheck },
@@ -93,19 +94,20 @@ class ConfigReader {
       this.issue(root, '', 'the top level must be a mapping of keys such as listen, backends, healthCheck');
       return fallback;
     }
-    const top = this.fields(root, '', ['listen', 'admin', 'balancer', 'healthCheck', 'passiveHealth', 'timeouts', 'retries', 'retryBudget', 'limits', 'trustedProxies', 'shutdown', 'accessLog', 'backends', 'discovery']);
+    const top = this.fields(root, '', ['listen', 'tls', 'admin', 'balancer', 'healthCheck', 'passiveHealth', 'timeouts', 'retries', 'retryBudget', 'limits', 'trustedProxies', 'shutdown', 'accessLog', 'backends', 'discovery']);
     const admin = this.fields(top.admin, 'admin', ['listen', 'metrics']);
     const hc = this.fields(top.healthCheck, 'healthCheck', ['path', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold']);
     const to = this.fields(top.timeouts, 'timeouts', ['connect', 'response', 'clientIdle', 'clientHeader', 'idle', 'tunnelIdle', 'halfClose']);
     const ph = this.fields(top.passiveHealth, 'passiveHealth', ['consecutiveFailures', 'ejectionTime', 'maxEjectionTime', 'maxEjectionPercent']);
     const rb = this.fields(top.retryBudget, 'retryBudget', ['afterSend', 'percent', 'minConcurrent']);
-    const lim = this.fields(top.limits, 'limits', ['maxConnections', 'backendMaxConnections', 'backendMaxPending']);
+    const lim = this.fields(top.limits, 'limits', ['maxConnections', 'backendMaxConnections', 'backendMaxPending', 'maxConcurrentStreams']);
     const sd = this.fields(top.shutdown, 'shutdown', ['drainTimeout', 'delay']);
     const d = DEFAULTS;
 
     const config: Config = {
       file: this.file,
       listen: this.listen(top.listen, 'listen', d.listen),
+      tls: this.tls(top.tls),
       admin: { listen: this.listen(admin.listen, 'admin.listen', d.adminListen), metrics: this.boolean(admin.metrics, 'admin.metrics', d.adminMetrics) },
       balancer: this.oneOf(top.balancer, 'balancer', BALANCERS, d.balancer) as BalancerName,
       healthCheck: {
@@ -140,6 +142,7 @@ class ConfigReader {
         maxConnections: this.maxConnections(lim.maxConnections),
         backendMaxConnections: this.integer(lim.backendMaxConnections, 'limits.backendMaxConnections', d.limits.backendMaxConnections, 1),
         backendMaxPending: this.integer(lim.backendMaxPending, 'limits.backendMaxPending', d.limits.backendMaxPending, 0),
+        maxConcurrentStreams: this.integer(lim.maxConcurrentStreams, 'limits.maxConcurrentStreams', d.limits.maxConcurrentStreams, 1, 2 ** 31 - 1),
       },
       trustedProxies: this.cidrs(top.trustedProxies),
       shutdown: {
@@ -283,6 +286,29 @@ class ConfigReader {
     return value;
   }
 
+  /** tls: absent or null for cleartext; with it, cert and key are required and must be readable. */
+  private tls(node: Node | undefined): TlsConfig | undefined {
+    if (node === undefined || isNull(node)) return undefined;
+    const t = this.fields(node, 'tls', ['cert', 'key', 'minVersion', 'clientCA']);
+    const file = (key: 'cert' | 'key' | 'clientCA', required: boolean): string => {
+      const raw = this.string(t[key], `tls.${key}`);
+      if (raw === undefined || raw === '') {
+        if (required) this.issue(t[key] ?? node, `tls.${key}`, 'is required');
+        return '';
+      }
+      const path = resolve(this.file === '' ? '.' : dirname(this.file), raw);
+      const problem = unreadable(path);
+      if (problem !== undefined) this.issue(t[key], `tls.${key}`, `cannot read "${path}" (${problem})`);
+      return path;
+    };
+    return {
+      cert: file('cert', true),
+      key: file('key', true),
+      minVersion: this.oneOf<TlsVersion>(t.minVersion, 'tls.minVersion', TLS_VERSIONS, DEFAULTS.tls.minVersion),
+      clientCA: file('clientCA', false) || DEFAULTS.tls.clientCA,
+    };
+  }
+
   private cidrs(node: Node | undefined): string[] {
     if (node === undefined || isNull(node)) return [];
     if (!isSeq(node)) {
@@ -398,6 +424,16 @@ function editDistance(a: string, b: string): number {
     prev = row;
   }
   return prev[b.length];
+}
+
+function unreadable(path: string): string | undefined {
+  try {
+    readFileSync(path);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? err);
+  }
 }
 
 function firstLine(message: string): string {
