@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DEFAULTS } from '../../src/config/config.ts';
 import { normaliseBackendUrl, parseConfig, parseListen } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/errors.ts';
@@ -85,6 +88,32 @@ describe('config parsing', () => {
     expect(problems('')).to.deep.equal(['0:0 : the file is empty; it needs at least "backends:" or "discovery:"']);
     expect(problems('listen: ":80"\n')).to.deep.equal(['1:1 : no backends: add "backends:" with at least one url, or "discovery.kubernetes"']);
     expect(problems('listen: ":9000"\nadmin: { listen: ":9000" }\nbackends: [http://a:1]\n')).to.deep.equal(['2:18 admin.listen: must differ from listen (both are ":9000")']);
+  });
+
+  it('reads tls with defaults, paths relative to the config file, and limits.maxConcurrentStreams', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-config-tls-'));
+    try {
+      for (const name of ['tls.crt', 'tls.key', 'ca.crt']) writeFileSync(join(dir, name), 'pem');
+      const file = join(dir, 'config.yaml');
+      const minimal = parseConfig('tls:\n  cert: tls.crt\n  key: tls.key\nbackends: [http://10.0.0.1:80]\n', file);
+      expect(minimal.tls).to.deep.equal({ cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key'), minVersion: DEFAULTS.tls.minVersion, clientCA: DEFAULTS.tls.clientCA });
+      expect(minimal.limits.maxConcurrentStreams).to.equal(DEFAULTS.limits.maxConcurrentStreams);
+      const full = parseConfig(`tls: { cert: ${dir}/tls.crt, key: ${dir}/tls.key, minVersion: TLSv1.3, clientCA: ca.crt }\nlimits: { maxConcurrentStreams: 8 }\nbackends: [http://10.0.0.1:80]\n`, file);
+      expect(full.tls).to.deep.equal({ cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key'), minVersion: 'TLSv1.3', clientCA: join(dir, 'ca.crt') });
+      expect(full.limits.maxConcurrentStreams).to.equal(8);
+      expect(parseConfig('backends: [http://10.0.0.1:80]\n', file).tls).to.equal(undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects tls without cert or key, unreadable files, an unknown minVersion and zero streams', () => {
+    expect(problems('tls:\n  minVersion: TLSv1.1\n  cert: /nonexistent/tls.crt\nlimits: { maxConcurrentStreams: 0 }\nbackends: [http://10.0.0.1:80]\n')).to.deep.equal([
+      '2:3 tls.key: is required',
+      '2:15 tls.minVersion: "TLSv1.1" is not one of TLSv1.2, TLSv1.3',
+      '3:9 tls.cert: cannot read "/nonexistent/tls.crt" (no such file)',
+      '4:33 limits.maxConcurrentStreams: must be a whole number from 1 to 2147483647',
+    ]);
   });
 
   it('rejects a health check timeout longer than its interval', () => {
