@@ -46,7 +46,7 @@ export function buildRuntime(config: Config, previous?: Runtime): Runtime {
     pool: {
       thresholds: config.healthCheck,
       passiveHealth: config.passiveHealth,
-      connection: { connectMs: config.timeouts.connectMs, maxConnections: config.limits.backendMaxConnections },
+      connection: { connectMs: config.timeouts.connectMs, maxConnections: config.limits.backendMaxConnections, protocol: config.upstream.protocol },
     },
     maxConnections: config.limits.maxConnections ?? defaultMaxConnections(),
     isTrustedProxy: cidrMatcher(config.trustedProxies),

@@ -11,18 +11,31 @@ export interface ListenAddress {
   text: string;
 }
 
+export type HealthCheckType = 'http' | 'grpc';
+export const HEALTH_CHECK_TYPES: readonly HealthCheckType[] = ['http', 'grpc'];
+
 export interface HealthCheckConfig {
+  /** http: GET path, 2xx passes. grpc: grpc.health.v1.Health/Check for grpcService, SERVING passes. */
+  type: HealthCheckType;
   path: string;
+  /** The service name asked about in a gRPC health check; "" is the server as a whole. */
+  grpcService: string;
   intervalMs: number;
   timeoutMs: number;
   healthyThreshold: number;
   unhealthyThreshold: number;
 }
 
+/** How sluice talks to a backend: HTTP/1.1, HTTP/2 with prior knowledge (cleartext), HTTP/2 over TLS (ALPN). */
+export type UpstreamProtocol = 'http1' | 'h2c' | 'h2';
+export const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['http1', 'h2c', 'h2'];
+
 export interface BackendConfig {
   /** Normalised origin, e.g. "http://127.0.0.1:8081". */
   url: string;
   weight: number;
+  /** undefined: upstream.protocol. */
+  protocol?: UpstreamProtocol;
 }
 
 export type KubernetesApi = 'endpointslices' | 'endpoints';
@@ -115,6 +128,8 @@ export interface Config {
   limits: LimitsConfig;
   /** CIDRs whose X-Forwarded-Proto/-Host and Forwarded headers are kept. */
   trustedProxies: string[];
+  /** Defaults for every backend (a backend's own `protocol` wins; discovered ones use this). */
+  upstream: { protocol: UpstreamProtocol };
   shutdown: { drainTimeoutMs: number; delayMs: number };
   accessLog: boolean;
   backends: BackendConfig[];
@@ -127,7 +142,9 @@ export const DEFAULTS = {
   adminMetrics: true,
   balancer: 'round-robin' as BalancerName,
   healthCheck: {
+    type: 'http' as HealthCheckType,
     path: '/health',
+    grpcService: '',
     intervalMs: 10_000,
     timeoutMs: 2_000,
     healthyThreshold: 2,
@@ -143,6 +160,7 @@ export const DEFAULTS = {
   limits: { maxConnections: undefined as number | undefined, backendMaxConnections: 1024, backendMaxPending: 1024, maxConcurrentStreams: 100 },
   tls: { minVersion: 'TLSv1.2' as TlsVersion, clientCA: '' },
   trustedProxies: [] as string[],
+  upstream: { protocol: 'http1' as UpstreamProtocol },
   shutdown: { drainTimeoutMs: 30_000, delayMs: 0 },
   accessLog: false,
   weight: 1,

@@ -8,8 +8,8 @@ import { ConfigError, type ConfigIssue } from '../errors.ts';
 import { parseDuration } from './duration.ts';
 import { checkCidr } from './cidr.ts';
 import {
-  BALANCERS, DEFAULTS, IP_FAMILIES, TLS_VERSIONS,
-  type BackendConfig, type TlsConfig, type TlsVersion, type BalancerName, type Config, type IpFamily, type KubernetesApi,
+  BALANCERS, DEFAULTS, HEALTH_CHECK_TYPES, IP_FAMILIES, TLS_VERSIONS, UPSTREAM_PROTOCOLS,
+  type BackendConfig, type HealthCheckType, type TlsConfig, type TlsVersion, type UpstreamProtocol, type BalancerName, type Config, type IpFamily, type KubernetesApi,
   type KubernetesDiscoveryConfig, type ListenAddress,
 } from './config.ts';
 
@@ -49,6 +49,7 @@ export function defaultConfig(file: string): Config {
     passiveHealth: { ...d.passiveHealth },
     limits: { ...d.limits },
     trustedProxies: [],
+    upstream: { ...d.upstream },
     shutdown: { ...d.shutdown },
     accessLog: d.accessLog,
     backends: [],
@@ -94,14 +95,15 @@ class ConfigReader {
       this.issue(root, '', 'the top level must be a mapping of keys such as listen, backends, healthCheck');
       return fallback;
     }
-    const top = this.fields(root, '', ['listen', 'tls', 'admin', 'balancer', 'healthCheck', 'passiveHealth', 'timeouts', 'retries', 'retryBudget', 'limits', 'trustedProxies', 'shutdown', 'accessLog', 'backends', 'discovery']);
+    const top = this.fields(root, '', ['listen', 'tls', 'admin', 'balancer', 'healthCheck', 'passiveHealth', 'timeouts', 'retries', 'retryBudget', 'limits', 'trustedProxies', 'upstream', 'shutdown', 'accessLog', 'backends', 'discovery']);
     const admin = this.fields(top.admin, 'admin', ['listen', 'metrics']);
-    const hc = this.fields(top.healthCheck, 'healthCheck', ['path', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold']);
+    const hc = this.fields(top.healthCheck, 'healthCheck', ['type', 'grpcService', 'path', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold']);
     const to = this.fields(top.timeouts, 'timeouts', ['connect', 'response', 'clientIdle', 'clientHeader', 'idle', 'tunnelIdle', 'halfClose']);
     const ph = this.fields(top.passiveHealth, 'passiveHealth', ['consecutiveFailures', 'ejectionTime', 'maxEjectionTime', 'maxEjectionPercent']);
     const rb = this.fields(top.retryBudget, 'retryBudget', ['afterSend', 'percent', 'minConcurrent']);
     const lim = this.fields(top.limits, 'limits', ['maxConnections', 'backendMaxConnections', 'backendMaxPending', 'maxConcurrentStreams']);
     const sd = this.fields(top.shutdown, 'shutdown', ['drainTimeout', 'delay']);
+    const up = this.fields(top.upstream, 'upstream', ['protocol']);
     const d = DEFAULTS;
 
     const config: Config = {
@@ -111,7 +113,9 @@ class ConfigReader {
       admin: { listen: this.listen(admin.listen, 'admin.listen', d.adminListen), metrics: this.boolean(admin.metrics, 'admin.metrics', d.adminMetrics) },
       balancer: this.oneOf(top.balancer, 'balancer', BALANCERS, d.balancer) as BalancerName,
       healthCheck: {
+        type: this.oneOf<HealthCheckType>(hc.type, 'healthCheck.type', HEALTH_CHECK_TYPES, d.healthCheck.type),
         path: this.urlPath(hc.path, 'healthCheck.path', d.healthCheck.path),
+        grpcService: this.string(hc.grpcService, 'healthCheck.grpcService') ?? d.healthCheck.grpcService,
         intervalMs: this.duration(hc.interval, 'healthCheck.interval', d.healthCheck.intervalMs, 1),
         timeoutMs: this.duration(hc.timeout, 'healthCheck.timeout', d.healthCheck.timeoutMs, 1),
         healthyThreshold: this.integer(hc.healthyThreshold, 'healthCheck.healthyThreshold', d.healthCheck.healthyThreshold, 1),
@@ -145,6 +149,7 @@ class ConfigReader {
         maxConcurrentStreams: this.integer(lim.maxConcurrentStreams, 'limits.maxConcurrentStreams', d.limits.maxConcurrentStreams, 1, 2 ** 31 - 1),
       },
       trustedProxies: this.cidrs(top.trustedProxies),
+      upstream: { protocol: this.oneOf<UpstreamProtocol>(up.protocol, 'upstream.protocol', UPSTREAM_PROTOCOLS, d.upstream.protocol) },
       shutdown: {
         drainTimeoutMs: this.duration(sd.drainTimeout, 'shutdown.drainTimeout', d.shutdown.drainTimeoutMs, 0),
         delayMs: this.duration(sd.delay, 'shutdown.delay', d.shutdown.delayMs, 0),
@@ -343,7 +348,7 @@ class ConfigReader {
       const path = `backends[${i}]`;
       const itemNode = item as Node;
       // "- http://host:port" is accepted as shorthand for "- url: http://host:port".
-      const fields = isScalar(itemNode) ? { url: itemNode, weight: undefined } : this.fields(itemNode, path, ['url', 'weight']);
+      const fields = isScalar(itemNode) ? { url: itemNode, weight: undefined, protocol: undefined } : this.fields(itemNode, path, ['url', 'weight', 'protocol']);
       const urlNode = fields.url;
       const raw = this.string(urlNode, `${path}.url`);
       if (raw === undefined) {
@@ -362,7 +367,11 @@ class ConfigReader {
         return;
       }
       seen.set(url, i);
-      out.push({ url, weight });
+      const protocol = fields.protocol === undefined ? undefined : this.oneOf<UpstreamProtocol>(fields.protocol, `${path}.protocol`, UPSTREAM_PROTOCOLS, DEFAULTS.upstream.protocol);
+      // h2 is negotiated in the TLS handshake; h2c is cleartext by definition.
+      if (protocol === 'h2' && url.startsWith('http:')) this.issue(fields.protocol, `${path}.protocol`, 'h2 needs an https:// backend; use h2c for HTTP/2 in cleartext');
+      if (protocol === 'h2c' && url.startsWith('https:')) this.issue(fields.protocol, `${path}.protocol`, 'h2c is cleartext; use h2 for an https:// backend');
+      out.push(protocol === undefined ? { url, weight } : { url, weight, protocol });
     });
     return out;
   }

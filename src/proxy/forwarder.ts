@@ -205,9 +205,14 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
     if (this.backend !== undefined) this.forwarder.pool.reportSuccess(this.backend);
     this.release();
+    // gRPC's status travels in trailers (HTTP/2, or chunked HTTP/1.1; Node drops them otherwise).
+    for (const _ in trailers) {
+      this.res.addTrailers(trailers);
+      break;
+    }
     this.res.end();
     this.end(this.res.statusCode);
   }

@@ -85,9 +85,37 @@ export class H2Response extends Http2ServerResponse<H2Request> {
 
   /** HTTP/2 has no reason phrase: it is dropped here rather than warned about by Node. */
   override writeHead(statusCode: number, statusMessage?: string | OutgoingHttpHeaders | readonly string[], headers?: OutgoingHttpHeaders | readonly string[]): this {
-    const list = typeof statusMessage === 'string' || statusMessage === undefined ? headers : statusMessage;
+    let list = typeof statusMessage === 'string' || statusMessage === undefined ? headers : statusMessage;
+    if (list !== undefined) list = this.trailersOnlyAsTrailers(list);
     // The compat layer's typings take an object; it accepts the flat list writeHead takes on HTTP/1.1 too.
     return super.writeHead(statusCode, list as OutgoingHttpHeaders);
+  }
+
+  /**
+   * A gRPC "trailers-only" answer (grpc-status in the head, no body) needs its head to end the
+   * stream, which the compat layer never does: it ends with an empty DATA frame, and gRPC clients
+   * then find no status. Its fields (all of them trailing metadata in that form) go into real
+   * trailers instead, behind a head with only the content type: equally valid gRPC.
+   */
+  private trailersOnlyAsTrailers(headers: OutgoingHttpHeaders | readonly string[]): OutgoingHttpHeaders | readonly string[] {
+    if (Array.isArray(headers)) {
+      if (!headers.includes('grpc-status')) return headers;
+      const kept: string[] = [];
+      const trailers: OutgoingHttpHeaders = {};
+      for (let i = 0; i < headers.length; i += 2) {
+        if (headers[i] === 'content-type') kept.push(headers[i], headers[i + 1]);
+        else trailers[headers[i]] = headers[i + 1];
+      }
+      this.addTrailers(trailers);
+      return kept;
+    }
+    const object = headers as OutgoingHttpHeaders;
+    if (object['grpc-status'] === undefined) return object;
+    const kept: OutgoingHttpHeaders = {};
+    const trailers: OutgoingHttpHeaders = {};
+    for (const name in object) (name === 'content-type' ? kept : trailers)[name] = object[name];
+    this.addTrailers(trailers);
+    return kept;
   }
 
   writeProcessing(): void {
