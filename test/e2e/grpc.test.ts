@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { status as grpcStatus, type Client } from '@grpc/grpc-js';
-import { call, grpcClient, METHODS, startGrpcBackends, type GrpcBackend } from '../helpers/grpc-backend.ts';
+import { call, chat, grpcClient, METHODS, startGrpcBackends, type GrpcBackend } from '../helpers/grpc-backend.ts';
 import { SluiceProcess, testPreamble } from '../helpers/sluice-process.ts';
 
 /** gRPC backends over h2c, checked with gRPC's health protocol. */
@@ -58,6 +58,25 @@ describe('gRPC balanced per call (e2e)', () => {
     expect(result.error?.code).to.equal(grpcStatus.NOT_FOUND);
     expect(result.error?.details).to.equal('no such thing');
     expect(result.error?.metadata.get('x-backend')).to.deep.equal(['g1']);
+  });
+
+  it('streams a bidirectional call both ways at once: each answer comes before the next message is sent', async () => {
+    const c = await start(1);
+    const stream = chat(c);
+    const answers: string[] = [];
+    const next = (): Promise<string> => new Promise((resolve) => stream.once('data', (m: Buffer) => resolve(m.toString())));
+    for (const message of ['one', 'two', 'three']) {
+      const answer = next();
+      stream.write(Buffer.from(message));
+      answers.push(await answer);
+    }
+    const ended = new Promise<void>((resolve, reject) => {
+      stream.on('status', (s: { code: number }) => (s.code === grpcStatus.OK ? resolve() : reject(new Error(`status ${s.code}`))));
+    });
+    stream.end();
+    stream.resume();
+    await ended;
+    expect(answers).to.deep.equal(['g1:one', 'g1:two', 'g1:three']);
   });
 
   it('answers UNAVAILABLE (14) in gRPC form when no backend is up', async () => {

@@ -15,6 +15,9 @@ function unary(path: string): grpc.MethodDefinition<Buffer, Buffer> {
   };
 }
 
+/** test.Echo/Chat: answers every message as it arrives, "<name>:<message>" (bidirectional streaming). */
+export const CHAT: grpc.MethodDefinition<Buffer, Buffer> = { ...unary('/test.Echo/Chat'), requestStream: true, responseStream: true };
+
 export const METHODS = {
   unary: unary('/test.Echo/Unary'),
   hang: unary('/test.Echo/Hang'),
@@ -38,7 +41,12 @@ export class GrpcBackend {
 
   async start(): Promise<this> {
     const server = new grpc.Server();
-    server.addService({ Unary: METHODS.unary, Hang: METHODS.hang, Fail: METHODS.fail }, {
+    server.addService({ Unary: METHODS.unary, Hang: METHODS.hang, Fail: METHODS.fail, Chat: CHAT }, {
+      Chat: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
+        this.calls++;
+        call.on('data', (message: Buffer) => call.write(Buffer.from(`${this.name}:${message.toString()}`)));
+        call.on('end', () => call.end());
+      },
       Unary: (call: grpc.ServerUnaryCall<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>) => {
         this.calls++;
         done(null, Buffer.from(`${this.name}:${call.request.toString()}`));
@@ -91,4 +99,9 @@ export function call(client: grpc.Client, method: grpc.MethodDefinition<Buffer, 
     });
     c.on('status', (status: grpc.StatusObject) => { trailers = status.metadata; });
   });
+}
+
+/** A bidirectional call: messages are read and written as they come. */
+export function chat(client: grpc.Client): grpc.ClientDuplexStream<Buffer, Buffer> {
+  return client.makeBidiStreamRequest(CHAT.path, bytes.serialize, bytes.deserialize);
 }
