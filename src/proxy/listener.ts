@@ -31,17 +31,15 @@ export function routeByAlpn(socket: TLSSocket, targets: ListenerTargets): void {
 function sortByPreface(socket: Socket, targets: ListenerTargets): void {
   socket.on('error', destroyQuietly);
   socket.setTimeout(targets.firstBytesMs(), destroyOnTimeout);
-  let seen = 0;
   const onReadable = (): void => {
     const chunk = socket.read() as Buffer | null;
     if (chunk === null) return;
     // Put the bytes back for whichever server takes the socket.
     socket.unshift(chunk);
-    seen = chunk.length;
-    const n = Math.min(seen, PREFACE.length);
+    const n = Math.min(chunk.length, PREFACE.length);
     const matches = chunk.compare(PREFACE, 0, n, 0, n) === 0;
     // A short first read that could still be the preface: wait for more.
-    if (matches && seen < PREFACE.length) return;
+    if (matches && chunk.length < PREFACE.length) return;
     socket.off('readable', onReadable);
     socket.off('error', destroyQuietly);
     socket.setTimeout(0);
