@@ -25,11 +25,13 @@ export class RuntimeRef {
 }
 
 /** Keys read only at start: a reload that changes them is reported, not silently ignored. */
-export const RESTART_KEYS = ['listen', 'admin.listen', 'admin.metrics', 'discovery'] as const;
+export const RESTART_KEYS = ['listen', 'tls', 'admin.listen', 'admin.metrics', 'discovery'] as const;
 
 export function restartNeeded(running: Config, wanted: Config): string[] {
   const changed: string[] = [];
   if (running.listen.text !== wanted.listen.text) changed.push('listen');
+  // The certificate files' contents reload on their own; which files, and mTLS on or off, do not.
+  if (JSON.stringify(running.tls) !== JSON.stringify(wanted.tls)) changed.push('tls');
   if (running.admin.listen.text !== wanted.admin.listen.text) changed.push('admin.listen');
   if (running.admin.metrics !== wanted.admin.metrics) changed.push('admin.metrics');
   if (JSON.stringify(running.discovery) !== JSON.stringify(wanted.discovery)) changed.push('discovery');
@@ -45,7 +47,7 @@ export function buildRuntime(config: Config, previous?: Runtime): Runtime {
     pool: {
       thresholds: config.healthCheck,
       passiveHealth: config.passiveHealth,
-      connection: { connectMs: config.timeouts.connectMs, maxConnections: config.limits.backendMaxConnections },
+      connection: { connectMs: config.timeouts.connectMs, maxConnections: config.limits.backendMaxConnections, protocol: config.upstream.protocol },
     },
     maxConnections: config.limits.maxConnections ?? defaultMaxConnections(),
     isTrustedProxy,

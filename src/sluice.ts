@@ -16,6 +16,9 @@ import { AccessLog } from './observers/access-log.ts';
 import { Metrics } from './observers/metrics.ts';
 import { ClientConnections } from './proxy/client-connections.ts';
 import { Forwarder } from './proxy/forwarder.ts';
+import { H2Sessions } from './proxy/h2-adapter.ts';
+import { createCleartextListener, routeByAlpn, type ListenerTargets } from './proxy/listener.ts';
+import { TlsListener } from './tls/tls-listener.ts';
 import { shouldUpgrade, UpgradeTunnels } from './proxy/tunnel.ts';
 import { buildRuntime, restartNeeded, RuntimeRef, type Runtime } from './runtime.ts';
 import { ConfigFileSource } from './sources/config-file-source.ts';
@@ -50,6 +53,10 @@ export class Sluice implements AdminView {
   private readonly forwarder: Forwarder;
   private readonly tunnels: UpgradeTunnels;
   private readonly proxyServer: Server;
+  private readonly h2: H2Sessions;
+  /** The socket that accepts: sorts connections into proxyServer (HTTP/1.1) and h2 (HTTP/2). */
+  private readonly listener: NetServer;
+  private readonly tls: TlsListener | undefined;
   private readonly connections: ClientConnections;
   private readonly adminServer: Server;
   private accessLog: AccessLog | undefined;
@@ -89,6 +96,14 @@ export class Sluice implements AdminView {
     }, this.forwarder.handle);
     this.proxyServer.on('upgrade', this.tunnels.handle);
     this.connections = new ClientConnections(this.proxyServer);
+    this.h2 = new H2Sessions(this.runtime, this.forwarder.handle);
+    const targets: ListenerTargets = { http1: this.proxyServer, http2: this.h2, firstBytesMs: () => this.config.timeouts.clientHeaderMs };
+    if (config.tls !== undefined) {
+      this.tls = new TlsListener(config.tls, log, { handshakeTimeoutMs: clientHeaderMs, secureConnection: (socket) => routeByAlpn(socket, targets) });
+      this.listener = this.tls.server;
+    } else {
+      this.listener = createCleartextListener(targets);
+    }
     this.applyServerSettings(this.runtime.current);
     this.applyObservers(this.runtime.current);
     this.adminServer = createAdminServer(this);
@@ -122,13 +137,17 @@ export class Sluice implements AdminView {
 
   async start(): Promise<void> {
     this.pool.reconcile(STATIC_SOURCE, this.config.backends);
-    this.proxyAddress = await listen(this.proxyServer, this.config.listen, 'proxy');
+    this.proxyAddress = await listen(this.listener, this.config.listen, 'proxy');
     try {
       this.adminAddress = await listen(this.adminServer, this.config.admin.listen, 'admin');
     } catch (err) {
-      this.proxyServer.close();
+      this.listener.close();
       throw err;
     }
+    // The HTTP/1.1 server is handed connections, never listens itself; its head-timeout checker
+    // starts on 'listening', so it is told the port is open.
+    this.proxyServer.emit('listening');
+    this.tls?.watch();
     this.log.info({ address: this.proxyAddress }, 'proxy listening');
     this.log.info({ address: this.adminAddress }, 'admin listening');
     this.history.start();
@@ -156,10 +175,11 @@ export class Sluice implements AdminView {
     this.pendingRestart = restartNeeded(running, next);
     for (const key of this.pendingRestart) this.log.warn({ key }, 'this setting changes only on restart');
     // Keep what cannot change live, so /status says what is really running.
-    const effective: Config = { ...next, listen: running.listen, admin: running.admin, discovery: running.discovery };
+    const effective: Config = { ...next, listen: running.listen, tls: running.tls, admin: running.admin, discovery: running.discovery };
     const runtime = buildRuntime(effective, previous);
     this.runtime.current = runtime;
     this.applyServerSettings(runtime);
+    this.h2.settingsChanged();
     this.applyObservers(runtime);
     this.pool.settingsChanged();
     this.prober.settingsChanged();
@@ -174,7 +194,7 @@ export class Sluice implements AdminView {
     return new Metrics({
       backends: () => this.pool.all,
       retries: () => this.forwarder.retries,
-      clientConnections: () => this.connections.size,
+      clientConnections: () => this.connections.size + this.h2.size,
       tunnels: () => this.tunnels.size,
       reloads: () => this.reloads,
       discovery: () => this.discovery?.status(),
@@ -210,7 +230,7 @@ export class Sluice implements AdminView {
     server.headersTimeout = timeouts.clientHeaderMs;
     // The whole request may take long (large uploads); timeouts.idle cuts one that stops moving.
     server.requestTimeout = 0;
-    server.maxConnections = runtime.maxConnections;
+    this.listener.maxConnections = runtime.maxConnections;
   }
 
   private rejectReload(message: string): void {
@@ -238,7 +258,10 @@ export class Sluice implements AdminView {
     // net.Server's close only stops accepting: http.Server's would also close idle keep-alive
     // connections at once, under a request a client may be sending right now.
     let listenerClosed = false;
-    stopAccepting(this.proxyServer, () => { listenerClosed = true; });
+    this.listener.close(() => { listenerClosed = true; });
+    this.tls?.close();
+    // HTTP/2 clients get GOAWAY: streams already open finish, new ones go elsewhere.
+    this.h2.goAwayAll();
     // Every response from now on says "Connection: close"; connections between requests are
     // closed once they have been idle a moment. Tunnels are closed when no HTTP request is left.
     while (Date.now() < deadline && !(listenerClosed && this.pool.inflight === 0)) {
@@ -250,6 +273,7 @@ export class Sluice implements AdminView {
     if (left > 0 || !listenerClosed) {
       this.log.warn({ inflight: left, connections: this.connections.size }, 'drain timeout passed; closing remaining connections');
       this.connections.closeAll();
+      this.h2.destroyAll();
     }
     await this.discovery?.stop();
     this.prober.close();
@@ -262,12 +286,7 @@ export class Sluice implements AdminView {
   }
 }
 
-/** Stops accepting new connections; `closed` runs once every open connection has ended. */
-function stopAccepting(server: Server, closed: () => void): void {
-  NetServer.prototype.close.call(server, closed);
-}
-
-function listen(server: Server, address: ListenAddress, role: string): Promise<string> {
+function listen(server: NetServer, address: ListenAddress, role: string): Promise<string> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException): void => {
       const why = err.code === 'EADDRINUSE' ? 'the address is already in use'

@@ -30,18 +30,31 @@ export interface ListenAddress {
   text: string;
 }
 
+export type HealthCheckType = 'http' | 'grpc';
+export const HEALTH_CHECK_TYPES: readonly HealthCheckType[] = ['http', 'grpc'];
+
 export interface HealthCheckConfig {
+  /** http: GET path, 2xx passes. grpc: grpc.health.v1.Health/Check for grpcService, SERVING passes. */
+  type: HealthCheckType;
   path: string;
+  /** The service name asked about in a gRPC health check; "" is the server as a whole. */
+  grpcService: string;
   intervalMs: number;
   timeoutMs: number;
   healthyThreshold: number;
   unhealthyThreshold: number;
 }
 
+/** How sluice talks to a backend: HTTP/1.1, HTTP/2 with prior knowledge (cleartext), HTTP/2 over TLS (ALPN). */
+export type UpstreamProtocol = 'http1' | 'h2c' | 'h2';
+export const UPSTREAM_PROTOCOLS: readonly UpstreamProtocol[] = ['http1', 'h2c', 'h2'];
+
 export interface BackendConfig {
   /** Normalised origin, e.g. "http://127.0.0.1:8081". */
   url: string;
   weight: number;
+  /** undefined: upstream.protocol. */
+  protocol?: UpstreamProtocol;
 }
 
 export type KubernetesApi = 'endpointslices' | 'endpoints';
@@ -101,12 +114,28 @@ export interface LimitsConfig {
   maxConnections: number | undefined;
   backendMaxConnections: number;
   backendMaxPending: number;
+  /** HTTP/2 streams a client may have open at once on one connection (SETTINGS_MAX_CONCURRENT_STREAMS). */
+  maxConcurrentStreams: number;
+}
+
+export type TlsVersion = 'TLSv1.2' | 'TLSv1.3';
+export const TLS_VERSIONS: readonly TlsVersion[] = ['TLSv1.2', 'TLSv1.3'];
+
+/** TLS on the proxy listener. Paths are absolute (resolved against the config file's directory). */
+export interface TlsConfig {
+  cert: string;
+  key: string;
+  minVersion: TlsVersion;
+  /** A CA bundle: set, clients must present a certificate it signed (mTLS); "" for none. */
+  clientCA: string;
 }
 
 export interface Config {
   /** Absolute path of the file this came from, or "" for built-in configs (the demo). */
   file: string;
   listen: ListenAddress;
+  /** undefined: cleartext (HTTP/1.1 and HTTP/2 with prior knowledge). */
+  tls: TlsConfig | undefined;
   /** `metrics`: serve /metrics and count what it needs (off saves a little per request). */
   admin: { listen: ListenAddress; metrics: boolean };
   balancer: BalancerName;
@@ -123,6 +152,8 @@ export interface Config {
   limits: LimitsConfig;
   /** CIDRs whose X-Forwarded-Proto/-Host and Forwarded headers are kept. */
   trustedProxies: string[];
+  /** Defaults for every backend (a backend's own `protocol` wins; discovered ones use this). */
+  upstream: { protocol: UpstreamProtocol };
   shutdown: { drainTimeoutMs: number; delayMs: number };
   accessLog: boolean;
   backends: BackendConfig[];
@@ -138,7 +169,9 @@ export const DEFAULTS = {
   stickySession: { cookie: 'sluice_affinity', ttlMs: 3_600_000 },
   slowStartMs: 0,
   healthCheck: {
+    type: 'http' as HealthCheckType,
     path: '/health',
+    grpcService: '',
     intervalMs: 10_000,
     timeoutMs: 2_000,
     healthyThreshold: 2,
@@ -151,8 +184,10 @@ export const DEFAULTS = {
   retries: 2,
   retryBudget: { afterSend: 1, percent: 20, minConcurrent: 3 },
   passiveHealth: { consecutiveFailures: 5, ejectionTimeMs: 30_000, maxEjectionTimeMs: 300_000, maxEjectionPercent: 50 },
-  limits: { maxConnections: undefined as number | undefined, backendMaxConnections: 1024, backendMaxPending: 1024 },
+  limits: { maxConnections: undefined as number | undefined, backendMaxConnections: 1024, backendMaxPending: 1024, maxConcurrentStreams: 100 },
+  tls: { minVersion: 'TLSv1.2' as TlsVersion, clientCA: '' },
   trustedProxies: [] as string[],
+  upstream: { protocol: 'http1' as UpstreamProtocol },
   shutdown: { drainTimeoutMs: 30_000, delayMs: 0 },
   accessLog: false,
   weight: 1,

@@ -2,15 +2,15 @@
 // can name its file, line, column and key path. All problems are collected, not just the first.
 
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import { LineCounter, parseDocument, isMap, isScalar, isSeq, type Node } from 'yaml';
 import { ConfigError, type ConfigIssue } from '../errors.ts';
 import { parseDuration } from './duration.ts';
 import { checkCidr } from './cidr.ts';
 import {
-  BALANCERS, DEFAULTS, IP_FAMILIES,
-  type BackendConfig, type BalancerName, type BalancerOptions, type Config, type HashOn, type IpFamily, type KubernetesApi,
-  type KubernetesDiscoveryConfig, type ListenAddress, type StickySessionConfig,
+  BALANCERS, DEFAULTS, HEALTH_CHECK_TYPES, IP_FAMILIES, TLS_VERSIONS, UPSTREAM_PROTOCOLS,
+  type BackendConfig, type BalancerName, type BalancerOptions, type Config, type HashOn, type HealthCheckType, type IpFamily, type KubernetesApi,
+  type KubernetesDiscoveryConfig, type ListenAddress, type StickySessionConfig, type TlsConfig, type TlsVersion, type UpstreamProtocol,
 } from './config.ts';
 
 export function loadConfigFile(path: string): Config {
@@ -39,6 +39,7 @@ export function defaultConfig(file: string): Config {
   return {
     file,
     listen: parseListen(d.listen) as ListenAddress,
+    tls: undefined,
     admin: { listen: parseListen(d.adminListen) as ListenAddress, metrics: d.adminMetrics },
     balancer: d.balancer,
     balancerOptions: { hashOn: undefined, loadFactor: d.loadFactor },
@@ -51,6 +52,7 @@ export function defaultConfig(file: string): Config {
     passiveHealth: { ...d.passiveHealth },
     limits: { ...d.limits },
     trustedProxies: [],
+    upstream: { ...d.upstream },
     shutdown: { ...d.shutdown },
     accessLog: d.accessLog,
     backends: [],
@@ -96,27 +98,31 @@ class ConfigReader {
       this.issue(root, '', 'the top level must be a mapping of keys such as listen, backends, healthCheck');
       return fallback;
     }
-    const top = this.fields(root, '', ['listen', 'admin', 'balancer', 'healthCheck', 'passiveHealth', 'timeouts', 'retries', 'retryBudget', 'limits', 'trustedProxies', 'shutdown', 'accessLog', 'backends', 'discovery', 'stickySession', 'slowStart']);
+    const top = this.fields(root, '', ['listen', 'tls', 'admin', 'balancer', 'stickySession', 'slowStart', 'healthCheck', 'passiveHealth', 'timeouts', 'retries', 'retryBudget', 'limits', 'trustedProxies', 'upstream', 'shutdown', 'accessLog', 'backends', 'discovery']);
     const admin = this.fields(top.admin, 'admin', ['listen', 'metrics']);
-    const hc = this.fields(top.healthCheck, 'healthCheck', ['path', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold']);
+    const hc = this.fields(top.healthCheck, 'healthCheck', ['type', 'grpcService', 'path', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold']);
     const to = this.fields(top.timeouts, 'timeouts', ['connect', 'response', 'clientIdle', 'clientHeader', 'idle', 'tunnelIdle', 'halfClose']);
     const ph = this.fields(top.passiveHealth, 'passiveHealth', ['consecutiveFailures', 'ejectionTime', 'maxEjectionTime', 'maxEjectionPercent']);
     const rb = this.fields(top.retryBudget, 'retryBudget', ['afterSend', 'percent', 'minConcurrent']);
-    const lim = this.fields(top.limits, 'limits', ['maxConnections', 'backendMaxConnections', 'backendMaxPending']);
+    const lim = this.fields(top.limits, 'limits', ['maxConnections', 'backendMaxConnections', 'backendMaxPending', 'maxConcurrentStreams']);
     const sd = this.fields(top.shutdown, 'shutdown', ['drainTimeout', 'delay']);
+    const up = this.fields(top.upstream, 'upstream', ['protocol']);
     const d = DEFAULTS;
     const balancer = this.balancer(top.balancer);
 
     const config: Config = {
       file: this.file,
       listen: this.listen(top.listen, 'listen', d.listen),
+      tls: this.tls(top.tls),
       admin: { listen: this.listen(admin.listen, 'admin.listen', d.adminListen), metrics: this.boolean(admin.metrics, 'admin.metrics', d.adminMetrics) },
       balancer: balancer.policy,
       balancerOptions: balancer.options,
       stickySession: this.stickySession(top.stickySession),
       slowStartMs: this.duration(top.slowStart, 'slowStart', d.slowStartMs, 0),
       healthCheck: {
+        type: this.oneOf<HealthCheckType>(hc.type, 'healthCheck.type', HEALTH_CHECK_TYPES, d.healthCheck.type),
         path: this.urlPath(hc.path, 'healthCheck.path', d.healthCheck.path),
+        grpcService: this.string(hc.grpcService, 'healthCheck.grpcService') ?? d.healthCheck.grpcService,
         intervalMs: this.duration(hc.interval, 'healthCheck.interval', d.healthCheck.intervalMs, 1),
         timeoutMs: this.duration(hc.timeout, 'healthCheck.timeout', d.healthCheck.timeoutMs, 1),
         healthyThreshold: this.integer(hc.healthyThreshold, 'healthCheck.healthyThreshold', d.healthCheck.healthyThreshold, 1),
@@ -147,8 +153,10 @@ class ConfigReader {
         maxConnections: this.maxConnections(lim.maxConnections),
         backendMaxConnections: this.integer(lim.backendMaxConnections, 'limits.backendMaxConnections', d.limits.backendMaxConnections, 1),
         backendMaxPending: this.integer(lim.backendMaxPending, 'limits.backendMaxPending', d.limits.backendMaxPending, 0),
+        maxConcurrentStreams: this.integer(lim.maxConcurrentStreams, 'limits.maxConcurrentStreams', d.limits.maxConcurrentStreams, 1, 2 ** 31 - 1),
       },
       trustedProxies: this.cidrs(top.trustedProxies),
+      upstream: { protocol: this.oneOf<UpstreamProtocol>(up.protocol, 'upstream.protocol', UPSTREAM_PROTOCOLS, d.upstream.protocol) },
       shutdown: {
         drainTimeoutMs: this.duration(sd.drainTimeout, 'shutdown.drainTimeout', d.shutdown.drainTimeoutMs, 0),
         delayMs: this.duration(sd.delay, 'shutdown.delay', d.shutdown.delayMs, 0),
@@ -367,6 +375,29 @@ class ConfigReader {
     return value;
   }
 
+  /** tls: absent or null for cleartext; with it, cert and key are required and must be readable. */
+  private tls(node: Node | undefined): TlsConfig | undefined {
+    if (node === undefined || isNull(node)) return undefined;
+    const t = this.fields(node, 'tls', ['cert', 'key', 'minVersion', 'clientCA']);
+    const file = (key: 'cert' | 'key' | 'clientCA', required: boolean): string => {
+      const raw = this.string(t[key], `tls.${key}`);
+      if (raw === undefined || raw === '') {
+        if (required) this.issue(t[key] ?? node, `tls.${key}`, 'is required');
+        return '';
+      }
+      const path = resolve(this.file === '' ? '.' : dirname(this.file), raw);
+      const problem = unreadable(path);
+      if (problem !== undefined) this.issue(t[key], `tls.${key}`, `cannot read "${path}" (${problem})`);
+      return path;
+    };
+    return {
+      cert: file('cert', true),
+      key: file('key', true),
+      minVersion: this.oneOf<TlsVersion>(t.minVersion, 'tls.minVersion', TLS_VERSIONS, DEFAULTS.tls.minVersion),
+      clientCA: file('clientCA', false) || DEFAULTS.tls.clientCA,
+    };
+  }
+
   private cidrs(node: Node | undefined): string[] {
     if (node === undefined || isNull(node)) return [];
     if (!isSeq(node)) {
@@ -401,7 +432,7 @@ class ConfigReader {
       const path = `backends[${i}]`;
       const itemNode = item as Node;
       // "- http://host:port" is accepted as shorthand for "- url: http://host:port".
-      const fields = isScalar(itemNode) ? { url: itemNode, weight: undefined } : this.fields(itemNode, path, ['url', 'weight']);
+      const fields = isScalar(itemNode) ? { url: itemNode, weight: undefined, protocol: undefined } : this.fields(itemNode, path, ['url', 'weight', 'protocol']);
       const urlNode = fields.url;
       const raw = this.string(urlNode, `${path}.url`);
       if (raw === undefined) {
@@ -420,7 +451,11 @@ class ConfigReader {
         return;
       }
       seen.set(url, i);
-      out.push({ url, weight });
+      const protocol = fields.protocol === undefined ? undefined : this.oneOf<UpstreamProtocol>(fields.protocol, `${path}.protocol`, UPSTREAM_PROTOCOLS, DEFAULTS.upstream.protocol);
+      // h2 is negotiated in the TLS handshake; h2c is cleartext by definition.
+      if (protocol === 'h2' && url.startsWith('http:')) this.issue(fields.protocol, `${path}.protocol`, 'h2 needs an https:// backend; use h2c for HTTP/2 in cleartext');
+      if (protocol === 'h2c' && url.startsWith('https:')) this.issue(fields.protocol, `${path}.protocol`, 'h2c is cleartext; use h2 for an https:// backend');
+      out.push(protocol === undefined ? { url, weight } : { url, weight, protocol });
     });
     return out;
   }
@@ -494,6 +529,16 @@ function editDistance(a: string, b: string): number {
     prev = row;
   }
   return prev[b.length];
+}
+
+function unreadable(path: string): string | undefined {
+  try {
+    readFileSync(path);
+    return undefined;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    return code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : code === 'EISDIR' ? 'is a directory' : String(code ?? err);
+  }
 }
 
 function firstLine(message: string): string {

@@ -6,7 +6,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import type { Logger } from 'pino';
-import type { Config } from '../config/config.ts';
+import { DEFAULTS, type Config } from '../config/config.ts';
 import { defaultConfig, parseListen } from '../config/load.ts';
 import type { ListenAddress } from '../config/config.ts';
 import { SluiceError } from '../errors.ts';
@@ -24,7 +24,7 @@ export function demoConfig(host = process.env.SLUICE_DEMO_HOST || '127.0.0.1'): 
     listen: parseListen(`${bracketed}:8080`) as ListenAddress,
     admin: { listen: parseListen(`${bracketed}:9901`) as ListenAddress, metrics: true },
     // Faster than the defaults so changes show up while you watch.
-    healthCheck: { path: '/health', intervalMs: 2_000, timeoutMs: 1_000, healthyThreshold: 2, unhealthyThreshold: 2 },
+    healthCheck: { ...DEFAULTS.healthCheck, path: '/health', intervalMs: 2_000, timeoutMs: 1_000, healthyThreshold: 2, unhealthyThreshold: 2 },
     shutdown: { drainTimeoutMs: 5_000, delayMs: 0 },
     backends: PORTS.map((port) => ({ url: `http://127.0.0.1:${port}`, weight: 1 })),
   };

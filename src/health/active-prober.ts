@@ -1,10 +1,10 @@
-// Active health checks: GET <path> on every backend, one probe at a time per backend (the next
-// is scheduled only after the previous finished), results reported to the pool.
+// Active health checks: GET <path> (or gRPC's Health/Check) on every backend, one probe at a time
+// per backend (the next is scheduled only after the previous finished), results reported to the pool.
 
 // undici's Agent and request modules alone, not the package index (see src/pool/undici-modules.d.ts).
 import Agent from 'undici/lib/dispatcher/agent.js';
 import request from 'undici/lib/api/api-request.js';
-import type { HealthCheckConfig } from '../config/config.ts';
+import type { HealthCheckConfig, UpstreamProtocol } from '../config/config.ts';
 import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
 import { classifyFailure, describeError } from '../pool/connection-errors.ts';
@@ -22,7 +22,12 @@ export class ActiveProber {
   private readonly timers = new Map<Backend, Scheduled>();
   // A fresh connection per probe (reset: true below), so a backend that stopped accepting
   // connections cannot hide behind an old keep-alive socket.
-  private readonly agent = new Agent({ keepAliveTimeout: 1000 });
+  private readonly agents: Record<UpstreamProtocol, Agent> = {
+    http1: new Agent({ keepAliveTimeout: 1000, allowH2: false }),
+    // undici 8.13 honours the top-level useH2c (missing from its typings); h2Options.useH2c does not reach the connection.
+    h2c: new Agent({ keepAliveTimeout: 1000, allowH2: true, useH2c: true } as Agent.Options),
+    h2: new Agent({ keepAliveTimeout: 1000, allowH2: true }),
+  };
   private closed = false;
 
   constructor(pool: Pool, settings: () => HealthCheckConfig) {
@@ -57,7 +62,7 @@ export class ActiveProber {
     this.closed = true;
     for (const scheduled of this.timers.values()) clearTimeout(scheduled.timer);
     this.timers.clear();
-    this.agent.close().catch(() => {});
+    for (const agent of Object.values(this.agents)) agent.close().catch(() => {});
   }
 
   private schedule(backend: Backend, delayMs: number): void {
@@ -68,22 +73,38 @@ export class ActiveProber {
   }
 
   private async probe(backend: Backend): Promise<void> {
-    const { path, timeoutMs } = this.settings();
+    const { type, path, grpcService, timeoutMs } = this.settings();
     const started = performance.now();
     let status: number | undefined;
     let error: string | undefined;
     let local = false;
+    // gRPC is HTTP/2 only: an http1 backend asked over gRPC is asked in h2c.
+    const protocol = type === 'grpc' && backend.protocol === 'http1' ? 'h2c' : backend.protocol;
     try {
-      const res = await request.call(this.agent, {
-        origin: backend.url,
-        path,
-        method: 'GET',
-        reset: true,
-        headers: { 'user-agent': 'sluice-health-check' },
-        signal: AbortSignal.timeout(timeoutMs),
-      });
-      status = res.statusCode;
-      await res.body.dump();
+      if (type === 'grpc') {
+        const res = await request.call(this.agents[protocol], {
+          origin: backend.url,
+          path: '/grpc.health.v1.Health/Check',
+          method: 'POST',
+          headers: { 'user-agent': 'sluice-health-check', 'content-type': 'application/grpc', te: 'trailers' },
+          body: grpcFrame(healthCheckRequest(grpcService)),
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        status = res.statusCode;
+        const body = Buffer.from(await res.body.arrayBuffer());
+        error = grpcHealthProblem(res.statusCode, res.headers, res.trailers, body);
+      } else {
+        const res = await request.call(this.agents[protocol], {
+          origin: backend.url,
+          path,
+          method: 'GET',
+          reset: true,
+          headers: { 'user-agent': 'sluice-health-check' },
+          signal: AbortSignal.timeout(timeoutMs),
+        });
+        status = res.statusCode;
+        await res.body.dump();
+      }
     } catch (err) {
       error = describeError(err, timeoutMs);
       local = classifyFailure(err) === 'local';
@@ -101,4 +122,41 @@ export class ActiveProber {
     });
     this.schedule(backend, this.settings().intervalMs);
   }
+}
+
+/** A gRPC message frame: not compressed, 4-byte big-endian length, the message. */
+function grpcFrame(message: Buffer): Buffer {
+  const frame = Buffer.alloc(5 + message.length);
+  frame.writeUInt32BE(message.length, 1);
+  message.copy(frame, 5);
+  return frame;
+}
+
+/** grpc.health.v1.HealthCheckRequest { string service = 1; } in protobuf wire format. */
+function healthCheckRequest(service: string): Buffer {
+  if (service === '') return Buffer.alloc(0);
+  const name = Buffer.from(service, 'utf8');
+  const length: number[] = [];
+  for (let n = name.length; ; n >>>= 7) {
+    if (n < 0x80) { length.push(n); break; }
+    length.push((n & 0x7f) | 0x80);
+  }
+  return Buffer.concat([Buffer.from([0x0a, ...length]), name]);
+}
+
+type Headers = Record<string, string | string[] | undefined>;
+
+/** undefined when the answer is SERVING; otherwise why not, in a few words. */
+function grpcHealthProblem(status: number, headers: Headers, trailers: Headers, body: Buffer): string | undefined {
+  if (status !== 200) return `status ${status}`;
+  // A trailers-only answer carries grpc-status in the headers.
+  const grpcStatus = trailers['grpc-status'] ?? headers['grpc-status'];
+  if (grpcStatus !== '0') {
+    const message = trailers['grpc-message'] ?? headers['grpc-message'];
+    return `grpc-status ${grpcStatus ?? 'missing'}${message ? ` (${decodeURIComponent(String(message))})` : ''}`;
+  }
+  // HealthCheckResponse { ServingStatus status = 1; }: SERVING is 1; an absent field is 0 (UNKNOWN).
+  const message = body.subarray(5);
+  const serving = message.length >= 2 && message[0] === 0x08 ? message[1] : 0;
+  return serving === 1 ? undefined : `not serving (status ${serving})`;
 }

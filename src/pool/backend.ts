@@ -4,6 +4,7 @@
 // undici's Pool module alone: the package index also loads fetch, WebSocket, cache and mock code
 // (~12 MB of RSS). Pool.dispatch() is all the proxy uses.
 import ConnectionPool from 'undici/lib/dispatcher/pool.js';
+import type { UpstreamProtocol } from '../config/config.ts';
 
 export type BackendHealth = 'unknown' | 'healthy' | 'unhealthy';
 /** `ejected`: taken out for a while by passive health (real traffic failed), whatever the probes say. */
@@ -34,16 +35,24 @@ export interface DesiredBackend {
   weight: number;
   terminating?: boolean;
   meta?: BackendMeta;
+  /** undefined: the upstream default (ConnectionSettings.protocol). */
+  protocol?: UpstreamProtocol;
 }
 
 export interface ConnectionSettings {
   connectMs: number;
   /** Connections to this backend at most; requests beyond wait in the backend's queue. */
   maxConnections: number;
+  /** For backends that do not name their own (upstream.protocol). */
+  protocol: UpstreamProtocol;
 }
 
 export class Backend {
   readonly url: string;
+  /** Its own protocol, if it has one; else the upstream default at the time of connecting. */
+  readonly ownProtocol: UpstreamProtocol | undefined;
+  /** What its current connection pool speaks. */
+  protocol: UpstreamProtocol = 'http1';
   weight: number;
   source: string;
   meta: BackendMeta | undefined;
@@ -78,6 +87,8 @@ export class Backend {
 
   constructor(desired: DesiredBackend, source: string, connection: ConnectionSettings) {
     this.url = desired.url;
+    this.ownProtocol = desired.protocol;
+    this.protocol = this.ownProtocol ?? connection.protocol;
     this.weight = desired.weight;
     this.source = source;
     this.meta = desired.meta;
@@ -91,7 +102,7 @@ export class Backend {
    */
   get dispatcher(): ConnectionPool {
     if (this.pool === undefined) {
-      this.pool = createDispatcher(this.url, this.connection);
+      this.pool = createDispatcher(this.url, this.connection, this.protocol);
       this.pool.on('connect', () => { this.connectionsOpened++; });
     }
     return this.pool;
@@ -116,6 +127,7 @@ export class Backend {
   reconnect(connection: ConnectionSettings): void {
     const old = this.pool;
     this.connection = connection;
+    this.protocol = this.ownProtocol ?? connection.protocol;
     this.pool = undefined;
     old?.close().catch(() => {});
   }
@@ -125,12 +137,17 @@ export class Backend {
   }
 }
 
-function createDispatcher(url: string, connection: ConnectionSettings): ConnectionPool {
+function createDispatcher(url: string, connection: ConnectionSettings, protocol: UpstreamProtocol): ConnectionPool {
   return new ConnectionPool(url, {
     connectTimeout: connection.connectMs,
+    // HTTP/2 multiplexes: undici opens another connection only when one has no stream left.
     connections: connection.maxConnections,
     // undici's connector turns TCP keep-alive on (60 s) for every upstream socket by default.
     // The response timeout is passed per request; body streams may idle as long as they need.
     bodyTimeout: 0,
+    // http1 is HTTP/1.1 even where TLS could negotiate h2; h2c is HTTP/2 with prior knowledge.
+    allowH2: protocol !== 'http1',
+    // (undici 8.13 honours the top-level useH2c; h2Options.useH2c does not reach the connection.)
+    ...(protocol === 'h2c' ? { useH2c: true } : {}),
   });
 }

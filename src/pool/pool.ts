@@ -124,7 +124,7 @@ export class Pool {
   /** The runtime snapshot changed: backends open new connections if the connection settings did. */
   settingsChanged(): void {
     const next = this.settings().connection;
-    if (next.connectMs === this.connection.connectMs && next.maxConnections === this.connection.maxConnections) return;
+    if (next.connectMs === this.connection.connectMs && next.maxConnections === this.connection.maxConnections && next.protocol === this.connection.protocol) return;
     this.connection = next;
     for (const backend of this.byUrl.values()) backend.reconnect(next);
   }

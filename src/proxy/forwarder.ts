@@ -11,7 +11,7 @@ import { classifyFailure, describeError, type FailureKind } from '../pool/connec
 import type { Runtime, RuntimeRef } from '../runtime.ts';
 import { requestDone, trackRequest } from './client-connections.ts';
 import type { CompletedExchange, ExchangeObserver } from '../observers/exchange.ts';
-import { downstreamResponseHeaderList, upstreamRequestHeaders } from './headers.ts';
+import { downstreamResponseHeaderList, requestHasBody, schemeOf, upstreamRequestHeaders } from './headers.ts';
 import { sendError, type ErrorStatus } from './upstream-errors.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
@@ -39,9 +39,8 @@ export class Forwarder {
 
   handle = (req: IncomingMessage, res: ServerResponse): void => {
     const runtime = this.runtime.current;
-    const headers = upstreamRequestHeaders(req, { proto: 'http', trusted: runtime.isTrustedProxy(req.socket.remoteAddress) });
-    const hasBody = req.headers['transfer-encoding'] !== undefined
-      || (req.headers['content-length'] !== undefined && req.headers['content-length'] !== '0');
+    const headers = upstreamRequestHeaders(req, { proto: schemeOf(req), trusted: runtime.isTrustedProxy(req.socket.remoteAddress) });
+    const hasBody = requestHasBody(req);
     if (this.shuttingDown) res.shouldKeepAlive = false;
     trackRequest(req.socket);
     // An upload that stops moving is cut after timeouts.idle; while waiting for the response
@@ -209,9 +208,14 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     }
   }
 
-  onResponseEnd(): void {
+  onResponseEnd(_controller: Dispatcher.DispatchController, trailers: IncomingHttpHeaders): void {
     if (this.backend !== undefined) this.forwarder.pool.reportSuccess(this.backend);
     this.release();
+    // gRPC's status travels in trailers (HTTP/2, or chunked HTTP/1.1; Node drops them otherwise).
+    for (const _ in trailers) {
+      this.res.addTrailers(trailers);
+      break;
+    }
     this.res.end();
     this.end(this.res.statusCode);
   }

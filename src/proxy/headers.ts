@@ -43,15 +43,19 @@ export interface UpstreamHeaderOptions {
 export function upstreamRequestHeaders(req: IncomingMessage, options: UpstreamHeaderOptions): string[] {
   const raw = req.rawHeaders;
   const listed = connectionTokens(req.headers.connection);
-  const authority = absoluteFormAuthority(req.url);
+  // HTTP/2: the target's authority is :authority (RFC 9113 §8.3.1), which wins over a Host header.
+  const authority = req.httpVersionMajor === 2 ? h2Authority(req.headers) : absoluteFormAuthority(req.url);
   const out: string[] = [];
   let forwardedFor: string | undefined;
   let hasRequestId = false;
   let keptProto = false;
   let keptHost = false;
+  let hostSent = false;
   let host = req.headers.host;
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i];
+    // Pseudo-headers (:method, :path, :scheme, :authority) are HTTP/2 framing, never HTTP/1.1 fields.
+    if (name.charCodeAt(0) === 58 /* ':' */) continue;
     const lower = name.toLowerCase();
     if (HOP_BY_HOP.has(lower) || (listed !== undefined && listed.has(lower))) continue;
     if (lower === 'x-forwarded-for') {
@@ -62,16 +66,19 @@ export function upstreamRequestHeaders(req: IncomingMessage, options: UpstreamHe
       if (!options.trusted) continue;
       if (lower === 'x-forwarded-proto') keptProto = true;
       else if (lower === 'x-forwarded-host') keptHost = true;
-    } else if (lower === 'host' && authority !== undefined) {
-      host = authority;
-      out.push(name, authority);
-      continue;
+    } else if (lower === 'host') {
+      hostSent = true;
+      if (authority !== undefined) {
+        host = authority;
+        out.push(name, authority);
+        continue;
+      }
     } else if (lower === 'x-request-id') {
       hasRequestId = true;
     }
     out.push(name, raw[i + 1]);
   }
-  if (host === undefined && authority !== undefined) {
+  if (!hostSent && authority !== undefined) {
     host = authority;
     out.push('host', authority);
   }
@@ -82,6 +89,26 @@ export function upstreamRequestHeaders(req: IncomingMessage, options: UpstreamHe
   if (!hasRequestId) out.push('x-request-id', randomUUID());
   if (options.upgrade !== undefined) out.push('connection', 'upgrade', 'upgrade', options.upgrade);
   return out;
+}
+
+/**
+ * The request has a body to forward. HTTP/1.1 says so in its framing headers; HTTP/2 by not
+ * ending the stream with the request head (a body's length need not be announced there).
+ */
+export function requestHasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (req.httpVersionMajor === 2) return length === undefined ? !(req as { stream?: { endAfterHeaders?: boolean } }).stream?.endAfterHeaders : length !== '0';
+  return req.headers['transfer-encoding'] !== undefined || (length !== undefined && length !== '0');
+}
+
+/** The scheme the client reached sluice with: "https" over TLS. */
+export function schemeOf(req: IncomingMessage): string {
+  return (req.socket as { encrypted?: boolean }).encrypted === true ? 'https' : 'http';
+}
+
+function h2Authority(headers: IncomingHttpHeaders): string | undefined {
+  const value = headers[':authority'];
+  return typeof value === 'string' && value !== '' ? value : undefined;
 }
 
 /** "http://host:port/p" → "host:port"; undefined for the usual origin form ("/p"). */

@@ -16,7 +16,7 @@ import { classifyFailure, describeError } from '../pool/connection-errors.ts';
 import type { Runtime } from '../runtime.ts';
 import { trackRequest } from './client-connections.ts';
 import { originForm, type Forwarder } from './forwarder.ts';
-import { downstreamResponseHeaderList, upstreamRequestHeaders } from './headers.ts';
+import { downstreamResponseHeaderList, schemeOf, upstreamRequestHeaders } from './headers.ts';
 import { rawResponse } from './upstream-errors.ts';
 
 /** Node calls this for every request with an Upgrade header: true sends it to the tunnel. */
@@ -58,7 +58,7 @@ export class UpgradeTunnels {
       return;
     }
     const runtime = this.forwarder.runtime.current;
-    const headers = upstreamRequestHeaders(req, { proto: 'http', trusted: runtime.isTrustedProxy(req.socket.remoteAddress), upgrade: 'websocket' });
+    const headers = upstreamRequestHeaders(req, { proto: schemeOf(req), trusted: runtime.isTrustedProxy(req.socket.remoteAddress), upgrade: 'websocket' });
     new UpgradeAttempts(this, runtime, req, socket as Socket, head, headers).next();
   };
 

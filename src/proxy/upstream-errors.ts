@@ -21,11 +21,35 @@ export function sendError(res: ServerResponse, status: ErrorStatus, retryAfter =
     return;
   }
   if (res.destroyed) return;
+  if (isGrpc(res)) {
+    sendGrpcError(res, status);
+    return;
+  }
   const body = BODIES[status];
   const headers: Record<string, string | number> = { 'content-type': 'text/plain; charset=utf-8', 'content-length': Buffer.byteLength(body), 'cache-control': 'no-store' };
   if (retryAfter) headers['retry-after'] = RETRY_AFTER_SECONDS;
   res.writeHead(status, headers);
   res.end(body);
+}
+
+/** gRPC status codes for what sluice answers itself (gRPC's HTTP-to-gRPC mapping; a timeout is DEADLINE_EXCEEDED). */
+const GRPC_STATUS: Record<ErrorStatus, number> = { 400: 13, 502: 14, 503: 14, 504: 4 };
+
+function isGrpc(res: ServerResponse): boolean {
+  const type = res.req?.headers['content-type'];
+  return typeof type === 'string' && type.startsWith('application/grpc');
+}
+
+/** A gRPC client reads status from grpc-status, not from HTTP: 200 and a trailers-only answer. */
+function sendGrpcError(res: ServerResponse, status: ErrorStatus): void {
+  const message = BODIES[status].trim();
+  res.writeHead(200, {
+    'content-type': 'application/grpc',
+    'grpc-status': String(GRPC_STATUS[status]),
+    // Percent-encoded are only '%' and bytes outside printable ASCII (the gRPC HTTP/2 spec).
+    'grpc-message': message.replace(/[^\x20-\x24\x26-\x7e]/g, (c) => encodeURIComponent(c)),
+  });
+  res.end();
 }
 
 /** A complete HTTP/1.1 response for a raw socket (client errors, refused upgrades), closing the connection. */

@@ -5,7 +5,7 @@ import { Backend } from '../../src/pool/backend.ts';
 
 const backends: Backend[] = [];
 function backend(name: string, weight = 1): Backend {
-  const b = new Backend({ url: `http://${name}:80`, weight }, 'test', { connectMs: 1000, maxConnections: 16 });
+  const b = new Backend({ url: `http://${name}:80`, weight }, 'test', { connectMs: 1000, maxConnections: 16, protocol: 'http1' });
   backends.push(b);
   return b;
 }

@@ -1,4 +1,7 @@
 import { expect } from 'chai';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { DEFAULTS } from '../../src/config/config.ts';
 import { normaliseBackendUrl, parseConfig, parseListen } from '../../src/config/load.ts';
 import { ConfigError } from '../../src/errors.ts';
@@ -45,7 +48,7 @@ describe('config parsing', () => {
     expect(config.listen).to.deep.include({ host: '127.0.0.1', port: 18080 });
     expect(config.admin.listen).to.deep.include({ host: '::1', port: 19901 });
     expect(config.balancer).to.equal('weighted-round-robin');
-    expect(config.healthCheck).to.deep.equal({ path: '/ready', intervalMs: 1000, timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 5 });
+    expect(config.healthCheck).to.deep.equal({ type: 'http', grpcService: '', path: '/ready', intervalMs: 1000, timeoutMs: 500, healthyThreshold: 1, unhealthyThreshold: 5 });
     expect(config.timeouts.connectMs).to.equal(1000);
     expect(config.timeouts.responseMs).to.equal(10_000);
     expect(config.retries).to.equal(0);
@@ -85,6 +88,63 @@ describe('config parsing', () => {
     expect(problems('')).to.deep.equal(['0:0 : the file is empty; it needs at least "backends:" or "discovery:"']);
     expect(problems('listen: ":80"\n')).to.deep.equal(['1:1 : no backends: add "backends:" with at least one url, or "discovery.kubernetes"']);
     expect(problems('listen: ":9000"\nadmin: { listen: ":9000" }\nbackends: [http://a:1]\n')).to.deep.equal(['2:18 admin.listen: must differ from listen (both are ":9000")']);
+  });
+
+  it('reads tls with defaults, paths relative to the config file, and limits.maxConcurrentStreams', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'sluice-config-tls-'));
+    try {
+      for (const name of ['tls.crt', 'tls.key', 'ca.crt']) writeFileSync(join(dir, name), 'pem');
+      const file = join(dir, 'config.yaml');
+      const minimal = parseConfig('tls:\n  cert: tls.crt\n  key: tls.key\nbackends: [http://10.0.0.1:80]\n', file);
+      expect(minimal.tls).to.deep.equal({ cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key'), minVersion: DEFAULTS.tls.minVersion, clientCA: DEFAULTS.tls.clientCA });
+      expect(minimal.limits.maxConcurrentStreams).to.equal(DEFAULTS.limits.maxConcurrentStreams);
+      const full = parseConfig(`tls: { cert: ${dir}/tls.crt, key: ${dir}/tls.key, minVersion: TLSv1.3, clientCA: ca.crt }\nlimits: { maxConcurrentStreams: 8 }\nbackends: [http://10.0.0.1:80]\n`, file);
+      expect(full.tls).to.deep.equal({ cert: join(dir, 'tls.crt'), key: join(dir, 'tls.key'), minVersion: 'TLSv1.3', clientCA: join(dir, 'ca.crt') });
+      expect(full.limits.maxConcurrentStreams).to.equal(8);
+      expect(parseConfig('backends: [http://10.0.0.1:80]\n', file).tls).to.equal(undefined);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('rejects tls without cert or key, unreadable files, an unknown minVersion and zero streams', () => {
+    expect(problems('tls:\n  minVersion: TLSv1.1\n  cert: /nonexistent/tls.crt\nlimits: { maxConcurrentStreams: 0 }\nbackends: [http://10.0.0.1:80]\n')).to.deep.equal([
+      '2:3 tls.key: is required',
+      '2:15 tls.minVersion: "TLSv1.1" is not one of TLSv1.2, TLSv1.3',
+      '3:9 tls.cert: cannot read "/nonexistent/tls.crt" (no such file)',
+      '4:33 limits.maxConcurrentStreams: must be a whole number from 1 to 2147483647',
+    ]);
+  });
+
+  it('reads upstream.protocol, a backend\'s own protocol and the gRPC health check', () => {
+    const config = parseConfig([
+      'upstream: { protocol: h2c }',
+      'healthCheck: { type: grpc, grpcService: my.Service }',
+      'backends:',
+      '  - url: http://10.0.0.1:50051',
+      '  - url: https://10.0.0.2:443',
+      '    protocol: h2',
+      '  - url: http://10.0.0.3:80',
+      '    protocol: http1',
+    ].join('\n'), '/x/config.yaml');
+    expect(config.upstream.protocol).to.equal('h2c');
+    expect(config.healthCheck.type).to.equal('grpc');
+    expect(config.healthCheck.grpcService).to.equal('my.Service');
+    expect(config.backends.map((b) => b.protocol)).to.deep.equal([undefined, 'h2', 'http1']);
+    expect(parseConfig('backends: [http://10.0.0.1:80]\n', '/x/config.yaml').upstream.protocol).to.equal(DEFAULTS.upstream.protocol);
+  });
+
+  it('rejects an unknown protocol, h2 on http:// and h2c on https://', () => {
+    expect(problems([
+      'upstream: { protocol: http3 }',
+      'backends:',
+      '  - { url: "http://10.0.0.1:80", protocol: h2 }',
+      '  - { url: "https://10.0.0.2:443", protocol: h2c }',
+    ].join('\n'))).to.deep.equal([
+      '1:23 upstream.protocol: "http3" is not one of http1, h2c, h2',
+      '3:44 backends[0].protocol: h2 needs an https:// backend; use h2c for HTTP/2 in cleartext',
+      '4:46 backends[1].protocol: h2c is cleartext; use h2 for an https:// backend',
+    ]);
   });
 
   it('rejects a health check timeout longer than its interval', () => {

@@ -6,7 +6,7 @@ import { Backend } from '../../src/pool/backend.ts';
 
 const made: Backend[] = [];
 function backend(url: string, weight = 1): Backend {
-  const b = new Backend({ url, weight }, 'test', { connectMs: 1000, maxConnections: 16 });
+  const b = new Backend({ url, weight }, 'test', { connectMs: 1000, maxConnections: 16, protocol: 'http1' });
   made.push(b);
   return b;
 }

@@ -5,7 +5,7 @@ import { Backend } from '../../src/pool/backend.ts';
 
 const made: Backend[] = [];
 function backend(name: string, weight = 1, inflight = 0): Backend {
-  const b = new Backend({ url: `http://${name}:80`, weight }, 'test', { connectMs: 1000, maxConnections: 16 });
+  const b = new Backend({ url: `http://${name}:80`, weight }, 'test', { connectMs: 1000, maxConnections: 16, protocol: 'http1' });
   b.inflight = inflight;
   made.push(b);
   return b;

@@ -4,7 +4,7 @@ import { BALANCERS } from '../../src/config/config.ts';
 import { Backend } from '../../src/pool/backend.ts';
 
 describe('every policy on a retry', () => {
-  const set = [1, 2, 3, 4].map((i) => new Backend({ url: `http://10.0.0.${i}:80`, weight: i }, 'test', { connectMs: 1000, maxConnections: 16 }));
+  const set = [1, 2, 3, 4].map((i) => new Backend({ url: `http://10.0.0.${i}:80`, weight: i }, 'test', { connectMs: 1000, maxConnections: 16, protocol: 'http1' }));
   after(() => set.forEach((b) => b.close()));
 
   for (const policy of BALANCERS) {

@@ -16,7 +16,7 @@ function fail(pool: Pool, b: Backend): void {
 
 describe('Pool', () => {
   let pool: Pool;
-  beforeEach(() => { pool = new Pool(log, () => ({ thresholds, passiveHealth, connection: { connectMs: 1000, maxConnections: 16 } })); });
+  beforeEach(() => { pool = new Pool(log, () => ({ thresholds, passiveHealth, connection: { connectMs: 1000, maxConnections: 16, protocol: 'http1' } })); });
   afterEach(() => pool.close());
 
   it('adds newcomers as unknown without traffic and announces them for probing', () => {

@@ -6,7 +6,7 @@ import type { BalancerName } from '../../src/config/config.ts';
 
 const made: Backend[] = [];
 function backend(url: string, stateSince: number): Backend {
-  const b = new Backend({ url, weight: 1 }, 'test', { connectMs: 1000, maxConnections: 16 });
+  const b = new Backend({ url, weight: 1 }, 'test', { connectMs: 1000, maxConnections: 16, protocol: 'http1' });
   b.stateSince = stateSince;
   made.push(b);
   return b;

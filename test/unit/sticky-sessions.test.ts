@@ -7,7 +7,7 @@ import { Backend } from '../../src/pool/backend.ts';
 
 const made: Backend[] = [];
 function backend(url: string): Backend {
-  const b = new Backend({ url, weight: 1 }, 'test', { connectMs: 1000, maxConnections: 16 });
+  const b = new Backend({ url, weight: 1 }, 'test', { connectMs: 1000, maxConnections: 16, protocol: 'http1' });
   made.push(b);
   return b;
 }

@@ -1,0 +1,57 @@
+// A small HTTP/2 client for e2e tests: one session (connection), many requests over it.
+
+import { connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type SecureClientSessionOptions } from 'node:http2';
+
+export interface H2Answer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: Buffer;
+  text: string;
+}
+
+export class H2Client {
+  readonly session: ClientHttp2Session;
+
+  constructor(origin: string, options: SecureClientSessionOptions = {}) {
+    this.session = connect(origin, options);
+    // Failures reach the requests that meet them; the session's own error must not crash the test run.
+    this.session.on('error', () => {});
+  }
+
+  static async open(origin: string, options: SecureClientSessionOptions = {}): Promise<H2Client> {
+    const client = new H2Client(origin, options);
+    await new Promise<void>((resolve, reject) => {
+      client.session.once('connect', () => resolve());
+      client.session.once('error', reject);
+    });
+    return client;
+  }
+
+  request(path: string, headers: OutgoingHttpHeaders = {}, body?: Buffer | string, method = body === undefined ? 'GET' : 'POST'): Promise<H2Answer> {
+    return new Promise((resolve, reject) => {
+      const stream = this.session.request({ ':path': path, ':method': method, ...headers });
+      const chunks: Buffer[] = [];
+      let head: IncomingHttpHeaders = {};
+      stream.on('response', (h) => { head = h; });
+      stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+      stream.on('end', () => {
+        const all = Buffer.concat(chunks);
+        resolve({ status: Number(head[':status']), headers: head, body: all, text: all.toString('utf8') });
+      });
+      stream.on('error', reject);
+      stream.on('close', () => {
+        if (stream.rstCode !== 0 && !stream.readableEnded) reject(new Error(`stream reset with code ${stream.rstCode}`));
+      });
+      stream.end(body);
+    });
+  }
+
+  close(): Promise<void> {
+    if (this.session.closed || this.session.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      this.session.close(() => resolve());
+      // A server that never acknowledges must not hold up cleanup.
+      setTimeout(() => { this.session.destroy(); resolve(); }, 2_000).unref();
+    });
+  }
+}
