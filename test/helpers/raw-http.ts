@@ -2,9 +2,10 @@
 // a backend that closes without answering or sends a broken status line, a client that sends
 // its head one byte at a time, never reads, or half-closes a tunnel.
 
-import { connect, createServer, type AddressInfo, type Server, type Socket } from 'node:net';
+import { connect, createServer, type Server, type Socket } from 'node:net';
 import { eventually } from './eventually.ts';
 import { SluiceProcess, testPreamble } from './sluice-process.ts';
+import { closeAbruptly, listenOnLoopback } from './loopback.ts';
 
 /** "127.0.0.1:1234" → { host, port }. */
 export function hostPort(address: string): { host: string; port: number } {
@@ -240,11 +241,7 @@ export class RawBackend {
 
   async start(): Promise<this> {
     const server = createServer({ allowHalfOpen: true }, (socket) => this.onConnection(socket));
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
+    this.port = await listenOnLoopback(server, 0);
     this.server = server;
     return this;
   }
@@ -253,9 +250,7 @@ export class RawBackend {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const socket of this.sockets) socket.destroy();
-    await closed;
+    await closeAbruptly(server, this.sockets);
   }
 
   private onConnection(socket: Socket): void {

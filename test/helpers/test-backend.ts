@@ -4,8 +4,9 @@
 // /download?bytes=N (streams N bytes).
 
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
+import { closeAbruptly, listenOnLoopback } from './loopback.ts';
 
 export class TestBackend {
   readonly name: string;
@@ -42,11 +43,7 @@ export class TestBackend {
       ws.send(`hello from ${this.name} ${req.url}`);
       ws.on('message', (data, isBinary) => ws.send(isBinary ? data : `${this.name}: ${data.toString()}`, { binary: isBinary }));
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(port, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
+    this.port = await listenOnLoopback(server, port);
     this.server = server;
     return this;
   }
@@ -56,9 +53,7 @@ export class TestBackend {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const socket of this.sockets) socket.resetAndDestroy();
-    await closed;
+    await closeAbruptly(server, this.sockets, (socket) => socket.resetAndDestroy());
   }
 
   private handle(req: IncomingMessage, res: ServerResponse): void {

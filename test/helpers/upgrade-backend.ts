@@ -8,9 +8,10 @@
 // Plain requests: /health 200, /slow?ms=N answers after N ms, anything else 200.
 
 import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
+import type { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import { WebSocketServer } from 'ws';
+import { closeAbruptly, listenOnLoopback } from './loopback.ts';
 
 function accept(req: IncomingMessage): string {
   const key = String(req.headers['sec-websocket-key'] ?? '');
@@ -55,11 +56,7 @@ export class UpgradeBackend {
       ws.on('message', (data) => ws.send(`echo: ${data.toString()}`));
       ws.on('close', (code) => this.wsCloseCodes.push(code));
     });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(0, '127.0.0.1', () => resolve());
-    });
-    this.port = (server.address() as AddressInfo).port;
+    this.port = await listenOnLoopback(server, 0);
     this.server = server;
     return this;
   }
@@ -68,11 +65,8 @@ export class UpgradeBackend {
     const server = this.server;
     this.server = undefined;
     if (!server) return;
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-    for (const socket of this.sockets) socket.destroy();
-    for (const socket of this.held) socket.destroy();
     for (const ws of this.wss.clients) ws.terminate();
-    await closed;
+    await closeAbruptly(server, [...this.sockets, ...this.held]);
   }
 
   private onUpgrade(req: IncomingMessage, socket: Socket, head: Buffer): void {
