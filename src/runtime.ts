@@ -47,6 +47,7 @@ export function buildRuntime(config: Config, previous?: Runtime): Runtime {
     pool: {
       thresholds: config.healthCheck,
       passiveHealth: config.passiveHealth,
+      topology: config.topology,
       connection: { connectMs: config.timeouts.connectMs, maxConnections: config.limits.backendMaxConnections, protocol: config.upstream.protocol },
     },
     maxConnections: config.limits.maxConnections ?? defaultMaxConnections(),

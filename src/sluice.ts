@@ -198,6 +198,7 @@ export class Sluice implements AdminView {
       tunnels: () => this.tunnels.size,
       reloads: () => this.reloads,
       discovery: () => this.discovery?.status(),
+      topology: () => this.pool.topologyStatus(),
       version: version(),
     });
   }

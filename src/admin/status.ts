@@ -73,6 +73,7 @@ export function renderStatus(view: AdminView): object {
     startedAt: new Date(view.startedAt).toISOString(),
     uptimeSeconds: Math.round((now - view.startedAt) / 100) / 10,
     balancer: view.balancerName,
+    topology: view.pool.topologyStatus(),
     config: {
       file: view.configFile || null,
       loadedAt: new Date(view.configLoadedAt).toISOString(),

@@ -130,6 +130,13 @@ export interface TlsConfig {
   clientCA: string;
 }
 
+export interface TopologyConfig {
+  /** This replica's zone ("" = unknown: no zone preference); default from $SLUICE_ZONE. */
+  zone: string;
+  /** Prefer endpoints for this zone (EndpointSlice hints, else same zone) while one is healthy. */
+  preferSameZone: boolean;
+}
+
 export interface Config {
   /** Absolute path of the file this came from, or "" for built-in configs (the demo). */
   file: string;
@@ -144,6 +151,7 @@ export interface Config {
   stickySession: StickySessionConfig | undefined;
   /** A new or recovered backend's weight ramps up over this window; 0 = off. */
   slowStartMs: number;
+  topology: TopologyConfig;
   healthCheck: HealthCheckConfig;
   timeouts: TimeoutsConfig;
   retries: number;
@@ -168,6 +176,7 @@ export const DEFAULTS = {
   loadFactor: 1.25,
   stickySession: { cookie: 'sluice_affinity', ttlMs: 3_600_000 },
   slowStartMs: 0,
+  preferSameZone: true,
   healthCheck: {
     type: 'http' as HealthCheckType,
     path: '/health',

@@ -45,6 +45,7 @@ export function defaultConfig(file: string): Config {
     balancerOptions: { hashOn: undefined, loadFactor: d.loadFactor },
     stickySession: undefined,
     slowStartMs: d.slowStartMs,
+    topology: { zone: process.env.SLUICE_ZONE ?? '', preferSameZone: d.preferSameZone },
     healthCheck: { ...d.healthCheck },
     timeouts: { ...d.timeouts },
     retries: d.retries,
@@ -98,7 +99,7 @@ class ConfigReader {
       this.issue(root, '', 'the top level must be a mapping of keys such as listen, backends, healthCheck');
       return fallback;
     }
-    const top = this.fields(root, '', ['listen', 'tls', 'admin', 'balancer', 'stickySession', 'slowStart', 'healthCheck', 'passiveHealth', 'timeouts', 'retries', 'retryBudget', 'limits', 'trustedProxies', 'upstream', 'shutdown', 'accessLog', 'backends', 'discovery']);
+    const top = this.fields(root, '', ['listen', 'tls', 'admin', 'balancer', 'stickySession', 'slowStart', 'topology', 'healthCheck', 'passiveHealth', 'timeouts', 'retries', 'retryBudget', 'limits', 'trustedProxies', 'upstream', 'shutdown', 'accessLog', 'backends', 'discovery']);
     const admin = this.fields(top.admin, 'admin', ['listen', 'metrics']);
     const hc = this.fields(top.healthCheck, 'healthCheck', ['type', 'grpcService', 'path', 'interval', 'timeout', 'healthyThreshold', 'unhealthyThreshold']);
     const to = this.fields(top.timeouts, 'timeouts', ['connect', 'response', 'clientIdle', 'clientHeader', 'idle', 'tunnelIdle', 'halfClose']);
@@ -107,6 +108,7 @@ class ConfigReader {
     const lim = this.fields(top.limits, 'limits', ['maxConnections', 'backendMaxConnections', 'backendMaxPending', 'maxConcurrentStreams']);
     const sd = this.fields(top.shutdown, 'shutdown', ['drainTimeout', 'delay']);
     const up = this.fields(top.upstream, 'upstream', ['protocol']);
+    const topo = this.fields(top.topology, 'topology', ['zone', 'preferSameZone']);
     const d = DEFAULTS;
     const balancer = this.balancer(top.balancer);
 
@@ -119,6 +121,10 @@ class ConfigReader {
       balancerOptions: balancer.options,
       stickySession: this.stickySession(top.stickySession),
       slowStartMs: this.duration(top.slowStart, 'slowStart', d.slowStartMs, 0),
+      topology: {
+        zone: this.string(topo.zone, 'topology.zone') ?? process.env.SLUICE_ZONE ?? '',
+        preferSameZone: this.boolean(topo.preferSameZone, 'topology.preferSameZone', d.preferSameZone),
+      },
       healthCheck: {
         type: this.oneOf<HealthCheckType>(hc.type, 'healthCheck.type', HEALTH_CHECK_TYPES, d.healthCheck.type),
         path: this.urlPath(hc.path, 'healthCheck.path', d.healthCheck.path),

@@ -47,6 +47,7 @@ export interface MetricsSources {
   tunnels(): number;
   reloads(): { ok: number; failed: number };
   discovery(): Record<string, unknown> | undefined;
+  topology(): { zone: string | null; mode: string };
   version: string;
 }
 
@@ -147,6 +148,8 @@ export class Metrics implements ExchangeObserver {
       emit('result="rejected"', reloads.failed);
     });
     this.discovery(out, each);
+    const topology = this.sources.topology();
+    each('sluice_zone_preference', 'gauge', 'Always 1; mode says what topology.preferSameZone does now (off, hints, same zone, all zones).', (emit) => emit(`zone="${topology.zone ?? ''}",mode="${topology.mode}"`, 1));
     each('sluice_build_info', 'gauge', 'Always 1; labels say what is running.', (emit) => emit(`version="${this.sources.version}",node="${process.version}"`, 1));
     this.process(out, each);
     return out.join('\n') + '\n';

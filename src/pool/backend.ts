@@ -27,6 +27,8 @@ export interface BackendMeta {
   pod?: string;
   node?: string;
   zone?: string;
+  /** EndpointSlice hints: the zones this endpoint should serve (topology-aware routing). */
+  forZones?: string[];
 }
 
 /** What a source wants in the pool. `terminating`: serving but going away (used only as a fallback). */

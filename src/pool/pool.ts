@@ -2,7 +2,7 @@
 // results and passive failures here; the balancer reads `candidates`; admin reads snapshot().
 
 import type { Logger } from 'pino';
-import type { PassiveHealthConfig } from '../config/config.ts';
+import type { PassiveHealthConfig, TopologyConfig } from '../config/config.ts';
 import { Backend, type BackendState, type ConnectionSettings, type DesiredBackend, type EjectionCause, type ProbeResult } from './backend.ts';
 
 export interface HealthThresholds {
@@ -14,8 +14,11 @@ export interface HealthThresholds {
 export interface PoolSettings {
   readonly thresholds: HealthThresholds;
   readonly passiveHealth: PassiveHealthConfig;
+  readonly topology: TopologyConfig;
   readonly connection: ConnectionSettings;
 }
+
+export type ZoneMode = 'off' | 'hints' | 'same zone' | 'all zones (none ready for this zone)';
 
 export interface PoolEvents {
   /** A backend joined the pool and should be probed at once. */
@@ -42,6 +45,8 @@ export class Pool {
   private ready: Backend[] = [];
   /** Healthy but terminating: used only while nothing is ready (as kube-proxy does). */
   private fallback: Backend[] = [];
+  /** Which backends zone preference let through at the last recompute. */
+  private zoneMode: ZoneMode = 'off';
 
   constructor(log: Logger, settings: () => PoolSettings) {
     this.log = log;
@@ -123,6 +128,7 @@ export class Pool {
 
   /** The runtime snapshot changed: backends open new connections if the connection settings did. */
   settingsChanged(): void {
+    this.recompute();
     const next = this.settings().connection;
     if (next.connectMs === this.connection.connectMs && next.maxConnections === this.connection.maxConnections && next.protocol === this.connection.protocol) return;
     this.connection = next;
@@ -267,7 +273,34 @@ export class Pool {
       if (backend.leaving || backend.health !== 'healthy' || backend.ejectedUntil > 0) continue;
       (backend.terminating ? fallback : ready).push(backend);
     }
-    this.ready = ready;
+    this.ready = this.preferZone(ready);
     this.fallback = fallback;
+  }
+
+  /**
+   * topology.preferSameZone: the ready backends meant for this zone, while there is one. Meant
+   * for it: its EndpointSlice hints name the zone when every ready backend carries hints (as
+   * kube-proxy, all or nothing), else it is in the zone.
+   */
+  private preferZone(ready: Backend[]): Backend[] {
+    const { zone, preferSameZone } = this.settings().topology;
+    if (zone === '' || !preferSameZone) {
+      this.zoneMode = 'off';
+      return ready;
+    }
+    const hinted = ready.length > 0 && ready.every((b) => b.meta?.forZones !== undefined);
+    const local = ready.filter((b) => (hinted ? b.meta?.forZones?.includes(zone) : b.meta?.zone === zone));
+    if (local.length === 0) {
+      this.zoneMode = 'all zones (none ready for this zone)';
+      return ready;
+    }
+    this.zoneMode = hinted ? 'hints' : 'same zone';
+    return local.length === ready.length ? ready : local;
+  }
+
+  /** For /status: this replica's zone and what the preference does right now. */
+  topologyStatus(): { zone: string | null; preferSameZone: boolean; mode: ZoneMode } {
+    const { zone, preferSameZone } = this.settings().topology;
+    return { zone: zone === '' ? null : zone, preferSameZone, mode: this.zoneMode };
   }
 }

@@ -61,6 +61,41 @@ describe('Kubernetes discovery (real kube-apiserver)', () => {
     return (await s.backends()).get(target)?.requests ?? 0;
   }
 
+  it('prefers the endpoints hinted for its zone (topology.zone), and falls back to all zones when none is ready', async () => {
+    const [a, b, c] = net.addresses;
+    const svc = `zoned-${++serial}`;
+    await put(service(NS, svc));
+    await put(endpointSlice(NS, `${svc}-x`, svc, [
+      { ip: a, zone: 'zone-1', forZones: ['zone-1'] },
+      { ip: b, zone: 'zone-2', forZones: ['zone-2'] },
+      { ip: c, zone: 'zone-2', forZones: ['zone-2'] },
+    ]));
+    const s = await sluiceFor(discoveryConfig({ service: svc, namespace: NS, port: 'http' }) + 'topology:\n  zone: zone-2\n').startSynced();
+    await s.waitForHealthy(3);
+    const status = await s.status();
+    expect(status.topology).to.deep.equal({ zone: 'zone-2', preferSameZone: true, mode: 'hints' });
+    expect((await s.backends()).get(url(a))?.forZones).to.deep.equal(['zone-1']);
+    for (let i = 0; i < 20; i++) {
+      const res = await request(`${s.proxyUrl}/`);
+      expect(res.statusCode).to.equal(200);
+      await res.body.text();
+    }
+    expect(await requestsTo(s, url(a)), 'requests to the zone-1 endpoint').to.equal(0);
+    expect((await requestsTo(s, url(b))) + (await requestsTo(s, url(c)))).to.equal(20);
+
+    // Both zone-2 endpoints stop being ready: the zone-1 one takes the traffic rather than none.
+    await put(endpointSlice(NS, `${svc}-x`, svc, [
+      { ip: a, zone: 'zone-1', forZones: ['zone-1'] },
+      { ip: b, zone: 'zone-2', forZones: ['zone-2'], state: 'not-ready' },
+      { ip: c, zone: 'zone-2', forZones: ['zone-2'], state: 'not-ready' },
+    ]));
+    await eventually(async () => (await s.status()).topology?.mode === 'all zones (none ready for this zone)', 'the fallback to all zones', 10_000);
+    const res = await request(`${s.proxyUrl}/`);
+    expect(res.statusCode).to.equal(200);
+    await res.body.text();
+    expect(await requestsTo(s, url(a))).to.equal(1);
+  });
+
   it('follows endpoints added, not ready, terminating and removed within a second, with no failed request under load', async () => {
     const [a, b, c, d, e] = net.addresses;
     const svc = `web-${++serial}`;

@@ -26,6 +26,7 @@ export interface StatusDocument {
   ready: boolean;
   shuttingDown: boolean;
   config: { file: string | null; loadedAt: string; lastReloadError: { message: string } | null };
+  topology?: { zone: string | null; preferSameZone: boolean; mode: string };
   backends: StatusBackend[];
   [key: string]: unknown;
 }

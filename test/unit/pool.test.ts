@@ -5,6 +5,7 @@ import type { Backend } from '../../src/pool/backend.ts';
 
 const log = pino({ level: 'silent' });
 const thresholds = { healthyThreshold: 2, unhealthyThreshold: 3 };
+let topology = { zone: '', preferSameZone: true };
 const passiveHealth = { consecutiveFailures: 3, ejectionTimeMs: 60_000, maxEjectionTimeMs: 300_000, maxEjectionPercent: 50 };
 
 function pass(pool: Pool, b: Backend): void {
@@ -16,7 +17,7 @@ function fail(pool: Pool, b: Backend): void {
 
 describe('Pool', () => {
   let pool: Pool;
-  beforeEach(() => { pool = new Pool(log, () => ({ thresholds, passiveHealth, connection: { connectMs: 1000, maxConnections: 16, protocol: 'http1' } })); });
+  beforeEach(() => { pool = new Pool(log, () => ({ thresholds, passiveHealth, topology, connection: { connectMs: 1000, maxConnections: 16, protocol: 'http1' } })); });
   afterEach(() => pool.close());
 
   it('adds newcomers as unknown without traffic and announces them for probing', () => {
@@ -170,5 +171,41 @@ describe('Pool', () => {
     pool.reconcile('kubernetes', [{ url: 'http://k:80', weight: 1 }]);
     pool.reconcile('kubernetes', []);
     expect(pool.all.map((b) => b.url)).to.deep.equal(['http://a:80']);
+  });
+
+  describe('zone preference (topology)', () => {
+    const zoned = (name: string, zone: string, forZones?: string[]) => ({ url: `http://${name}:80`, weight: 1, meta: { zone, ...(forZones ? { forZones } : {}) } });
+    afterEach(() => { topology = { zone: '', preferSameZone: true }; });
+
+    it('sends traffic to same-zone backends while one is ready, and to all when none is', () => {
+      topology = { zone: 'z1', preferSameZone: true };
+      pool.reconcile('kubernetes', [zoned('a', 'z1'), zoned('b', 'z2'), zoned('c', 'z2')]);
+      for (const b of pool.all) pass(pool, b);
+      expect(pool.candidates.map((b) => b.url)).to.deep.equal(['http://a:80']);
+      expect(pool.topologyStatus()).to.deep.equal({ zone: 'z1', preferSameZone: true, mode: 'same zone' });
+      pool.reportConnectionFailure(pool.get('http://a:80')!, 'connection refused');
+      expect(pool.candidates.map((b) => b.url)).to.deep.equal(['http://b:80', 'http://c:80']);
+      expect(pool.topologyStatus().mode).to.equal('all zones (none ready for this zone)');
+    });
+
+    it('follows EndpointSlice hints when every ready backend has them', () => {
+      topology = { zone: 'z1', preferSameZone: true };
+      pool.reconcile('kubernetes', [zoned('a', 'z1', ['z2']), zoned('b', 'z2', ['z1']), zoned('c', 'z2', ['z2'])]);
+      for (const b of pool.all) pass(pool, b);
+      expect(pool.candidates.map((b) => b.url)).to.deep.equal(['http://b:80']);
+      expect(pool.topologyStatus().mode).to.equal('hints');
+    });
+
+    it('uses every zone without a zone of its own or with preferSameZone off', () => {
+      pool.reconcile('kubernetes', [zoned('a', 'z1'), zoned('b', 'z2')]);
+      for (const b of pool.all) pass(pool, b);
+      expect(pool.candidates).to.have.length(2);
+      topology = { zone: 'z1', preferSameZone: false };
+      pool.settingsChanged();
+      expect(pool.candidates).to.have.length(2);
+      topology = { zone: 'z1', preferSameZone: true };
+      pool.settingsChanged();
+      expect(pool.candidates.map((b) => b.url)).to.deep.equal(['http://a:80']);
+    });
   });
 });

@@ -131,5 +131,6 @@ function compact(meta: BackendMeta): BackendMeta {
   if (meta.pod) out.pod = meta.pod;
   if (meta.node) out.node = meta.node;
   if (meta.zone) out.zone = meta.zone;
+  if (meta.forZones !== undefined) out.forZones = meta.forZones;
   return out;
 }

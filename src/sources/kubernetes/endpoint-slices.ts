@@ -29,7 +29,12 @@ export function endpointSlicesToBackends(slices: Iterable<EndpointSlice>, wanted
     endpoints: (s.endpoints ?? []).flatMap((e) => (e.addresses ?? []).slice(0, 1).map((address) => ({
       address,
       state: endpointState(e),
-      meta: { pod: e.targetRef?.name ?? undefined, node: e.nodeName ?? undefined, zone: e.zone ?? undefined },
+      meta: {
+        pod: e.targetRef?.name ?? undefined,
+        node: e.nodeName ?? undefined,
+        zone: e.zone ?? undefined,
+        forZones: e.hints?.forZones?.flatMap((z) => (z.name ? [z.name] : [])),
+      },
     }))),
   }));
   const mapped = groupsToBackends(groups, wanted, ref);

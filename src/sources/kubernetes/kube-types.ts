@@ -52,6 +52,7 @@ export interface SliceEndpoint {
   hostname?: string | null;
   nodeName?: string | null;
   zone?: string | null;
+  hints?: { forZones?: { name?: string | null }[] | null } | null;
   targetRef?: ObjectReference | null;
 }
 

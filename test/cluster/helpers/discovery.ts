@@ -12,6 +12,10 @@ export interface TestEndpoint {
   state?: EndpointCondition;
   /** Default: podName(ip). A dual-stack pod has one name for both of its addresses. */
   pod?: string;
+  /** Default: zone-1. */
+  zone?: string;
+  /** EndpointSlice hints.forZones, as the topology-aware routing controller would set them. */
+  forZones?: string[];
 }
 
 export interface TestPort {
@@ -54,7 +58,8 @@ export function endpointSlice(namespace: string, name: string, serviceName: stri
       addresses: [e.ip],
       conditions: CONDITIONS[e.state ?? 'ready'],
       nodeName: 'node-a',
-      zone: 'zone-1',
+      zone: e.zone ?? 'zone-1',
+      ...(e.forZones ? { hints: { forZones: e.forZones.map((name) => ({ name })) } } : {}),
       targetRef: { kind: 'Pod', name: e.pod ?? podName(e.ip), namespace },
     })),
   } as KubernetesObject;

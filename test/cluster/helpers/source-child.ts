@@ -12,6 +12,7 @@ const log = pino({ level: 'info' }, process.stderr);
 const pool = new Pool(log, () => ({
   thresholds: { healthyThreshold: 1, unhealthyThreshold: 1 },
   passiveHealth: DEFAULTS.passiveHealth,
+  topology: { zone: '', preferSameZone: true },
   connection: { connectMs: 1000, maxConnections: 16, protocol: DEFAULTS.upstream.protocol },
 }));
 const source = new KubernetesSource({ service, namespace, port: 'http', api: 'endpointslices', ipFamily: 'auto', watchdogMs: Number(watchdogMs) }, pool, log, {});
