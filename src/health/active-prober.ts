@@ -9,6 +9,14 @@ import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
 import { classifyFailure, describeError } from '../pool/connection-errors.ts';
 
+/**
+ * Probes in flight at once, at most. A large pool (1,000 discovered endpoints) is probed in one
+ * burst at start and every interval after: without a cap that opened 1,000 sockets at once, and
+ * the memory V8 and malloc took for it stayed. Probes over the cap wait their turn; the time a
+ * probe waits is not part of its latency or its timeout.
+ */
+const MAX_CONCURRENT_PROBES = 32;
+
 interface Scheduled {
   timer: NodeJS.Timeout;
   /** performance.now() when it fires. */
@@ -29,6 +37,8 @@ export class ActiveProber {
     h2: new Agent({ keepAliveTimeout: 1000, allowH2: true }),
   };
   private closed = false;
+  private running = 0;
+  private readonly waiting: Backend[] = [];
 
   constructor(pool: Pool, settings: () => HealthCheckConfig) {
     this.pool = pool;
@@ -62,17 +72,37 @@ export class ActiveProber {
     this.closed = true;
     for (const scheduled of this.timers.values()) clearTimeout(scheduled.timer);
     this.timers.clear();
+    this.waiting.length = 0;
     for (const agent of Object.values(this.agents)) agent.close().catch(() => {});
   }
 
   private schedule(backend: Backend, delayMs: number): void {
-    const timer = setTimeout(() => { void this.probe(backend); }, delayMs);
+    const timer = setTimeout(() => this.due(backend), delayMs);
     timer.unref();
     // While the probe runs, dueAt is in the past: a settings change leaves it alone.
     this.timers.set(backend, { timer, dueAt: performance.now() + delayMs });
   }
 
+  private due(backend: Backend): void {
+    if (this.running < MAX_CONCURRENT_PROBES) void this.probe(backend);
+    else this.waiting.push(backend);
+  }
+
   private async probe(backend: Backend): Promise<void> {
+    this.running++;
+    try {
+      await this.probeOnce(backend);
+    } finally {
+      this.running--;
+      while (this.running < MAX_CONCURRENT_PROBES && this.waiting.length > 0) {
+        const next = this.waiting.shift()!;
+        // Removed while it waited: its turn is gone with it.
+        if (!this.closed && this.timers.has(next)) void this.probe(next);
+      }
+    }
+  }
+
+  private async probeOnce(backend: Backend): Promise<void> {
     const { type, path, grpcService, timeoutMs } = this.settings();
     const started = performance.now();
     let status: number | undefined;
