@@ -24,6 +24,22 @@ describe('EndpointSlices → desired backends', () => {
     ]);
   });
 
+  it('speaks to a port as its appProtocol says: h2c for kubernetes.io/h2c and grpc, HTTP/1.1 for http', () => {
+    const protocolFor = (appProtocol: string | undefined): string | undefined =>
+      endpointSlicesToBackends([slice('checkout-a', [ep('10.0.0.1')], [{ name: 'http', port: 8080, protocol: 'TCP', appProtocol }])], 'http', ref).backends[0].protocol;
+    expect(protocolFor('kubernetes.io/h2c')).to.equal('h2c');
+    expect(protocolFor('grpc')).to.equal('h2c');
+    expect(protocolFor('http')).to.equal('http1');
+    // Anything else is left to upstream.protocol.
+    expect(protocolFor(undefined)).to.equal(undefined);
+    expect(protocolFor('kubernetes.io/ws')).to.equal(undefined);
+  });
+
+  it('carries EndpointSlice hints for zone-aware routing', () => {
+    const { backends } = endpointSlicesToBackends([slice('checkout-a', [ep('10.0.0.1', { ready: true }, { zone: 'eu-1a', hints: { forZones: [{ name: 'eu-1b' }] } })])], 'http', ref);
+    expect(backends[0].meta).to.deep.equal({ zone: 'eu-1a', forZones: ['eu-1b'] });
+  });
+
   it('merges every slice of the service', () => {
     const { backends } = endpointSlicesToBackends([
       slice('checkout-b', [ep('10.0.0.3')]),

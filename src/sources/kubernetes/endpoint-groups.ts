@@ -8,6 +8,7 @@
 //   - a number (8080) matches the endpoint port with that number, i.e. the target port;
 //   - no port: the Service must have exactly one (TCP) port, named or not.
 
+import type { UpstreamProtocol } from '../../config/config.ts';
 import type { BackendMeta, DesiredBackend } from '../../pool/backend.ts';
 import type { EndpointPort } from './kube-types.ts';
 
@@ -88,7 +89,8 @@ export function groupsToBackends(groups: readonly EndpointGroup[], wanted: strin
       const ready = endpoint.state === 'ready';
       const seen = chosen.get(url);
       if (seen && (seen.ready || !ready)) continue;
-      chosen.set(url, { desired: { url, weight: WEIGHT, terminating: !ready, meta: compact(endpoint.meta) }, ready });
+      const protocol = protocolOf(port.appProtocol);
+      chosen.set(url, { desired: { url, weight: WEIGHT, terminating: !ready, meta: compact(endpoint.meta), ...(protocol ? { protocol } : {}) }, ready });
     }
   }
 
@@ -124,6 +126,19 @@ function portNotFound(groups: readonly EndpointGroup[], wanted: string | number,
     return `${svc} has no endpoint port ${wanted}; a numeric discovery.kubernetes.port is the target (pod) port, not the Service port — ${have}`;
   }
   return `${svc} has no port named "${wanted}"; ${have}`;
+}
+
+/**
+ * The port's appProtocol says how to speak to it: h2c for `kubernetes.io/h2c` and for `grpc`
+ * (cleartext: discovered backends are http://), HTTP/1.1 for `http`; anything else (or none)
+ * leaves it to upstream.protocol.
+ */
+export function protocolOf(appProtocol: string | null | undefined): UpstreamProtocol | undefined {
+  switch (appProtocol) {
+    case 'kubernetes.io/h2c': case 'grpc': return 'h2c';
+    case 'http': case 'kubernetes.io/http': return 'http1';
+    default: return undefined;
+  }
 }
 
 function compact(meta: BackendMeta): BackendMeta {
