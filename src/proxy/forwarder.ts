@@ -103,6 +103,8 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
   private responded = false;
   private clientGone = false;
   private released = true;
+  /** A gRPC call's own deadline (grpc-timeout), when it sent one. */
+  private deadline: NodeJS.Timeout | undefined;
   private retriesAfterSend = 0;
   /** This attempt is a retry after send and holds a place in the retry budget. */
   private inBudget = false;
@@ -121,6 +123,28 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     this.hasBody = hasBody;
     (res as TrackedResponse)[EXCHANGE] = this;
     res.on('close', onResponseClose);
+    const grpcTimeout = req.headers['grpc-timeout'];
+    if (typeof grpcTimeout === 'string') {
+      const ms = grpcTimeoutMs(grpcTimeout);
+      if (ms !== undefined) this.deadline = setTimeout(() => this.deadlinePassed(), ms);
+    }
+  }
+
+  /**
+   * The caller's deadline passed: the call ends now with DEADLINE_EXCEEDED (504 → grpc-status 4),
+   * and the backend is not blamed: the deadline was the caller's choice, not its failure.
+   */
+  private deadlinePassed(): void {
+    this.deadline = undefined;
+    if (this.ended) return;
+    if (this.controller !== undefined && !this.released) {
+      this.controller.abort(new DeadlineError());
+      return;
+    }
+    // Between attempts, or still connecting: answer now; whatever comes later is dropped.
+    this.clientGone = true;
+    this.release();
+    this.fail(504, 'grpc-timeout passed');
   }
 
   attempt(): void {
@@ -223,6 +247,12 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
   onResponseError(_controller: Dispatcher.DispatchController, err: Error): void {
     const backend = this.backend;
     this.release();
+    if (err instanceof DeadlineError) {
+      if (this.responded) this.res.destroy();
+      else this.fail(504, 'grpc-timeout passed');
+      this.clientGone = true;
+      return;
+    }
     if (this.clientGone || err instanceof ClientGoneError || backend === undefined) {
       // 499, as nginx logs it: the client closed the connection before the response was done.
       this.end(499, 'client disconnected');
@@ -315,6 +345,7 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
   private end(status: number, error?: string): void {
     if (this.ended) return;
     this.ended = true;
+    if (this.deadline !== undefined) clearTimeout(this.deadline);
     this.status = status;
     this.error = error;
     const observers = this.forwarder.observers;
@@ -368,6 +399,23 @@ export function originForm(url: string | undefined): string {
   } catch {
     return url; // undici refuses it; the client gets a 400
   }
+}
+
+/** The gRPC caller's deadline (grpc-timeout) passed. */
+class DeadlineError extends Error {
+  readonly code = 'SLUICE_DEADLINE';
+  constructor() {
+    super('grpc-timeout passed');
+  }
+}
+
+const GRPC_TIMEOUT_UNIT_MS: Record<string, number> = { H: 3_600_000, M: 60_000, S: 1000, m: 1, u: 0.001, n: 0.000001 };
+
+/** "300m" → 300 (ms): gRPC's TimeoutValue (at most 8 digits) and unit; undefined when malformed. */
+export function grpcTimeoutMs(value: string): number | undefined {
+  const match = /^(\d{1,8})([HMSmun])$/.exec(value);
+  if (match === null) return undefined;
+  return Math.max(1, Math.ceil(Number(match[1]) * GRPC_TIMEOUT_UNIT_MS[match[2]]));
 }
 
 class ClientGoneError extends Error {

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { status as grpcStatus, type Client } from '@grpc/grpc-js';
 import { call, chat, grpcClient, METHODS, startGrpcBackends, type GrpcBackend } from '../helpers/grpc-backend.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { H2Client } from '../helpers/h2-client.ts';
 import { SluiceProcess, testPreamble } from '../helpers/sluice-process.ts';
 
 /** gRPC backends over h2c, checked with gRPC's health protocol. */
@@ -91,6 +93,23 @@ describe('gRPC balanced per call (e2e)', () => {
     const result = await call(c, METHODS.hang);
     expect(result.error?.code).to.equal(grpcStatus.DEADLINE_EXCEEDED);
     expect(result.error?.details).to.include('did not answer in time');
+  });
+
+  it('ends a call at its grpc-timeout with DEADLINE_EXCEEDED, without blaming the backend, even if the caller waits on', async () => {
+    await start(1);
+    // A raw HTTP/2 caller that sends grpc-timeout but does not cancel by itself, unlike grpc-js.
+    const h2 = await H2Client.open(`http://${sluice!.proxy}`);
+    try {
+      const answer = await h2.request('/test.Echo/Hang', { 'content-type': 'application/grpc', te: 'trailers', 'grpc-timeout': '300m' }, Buffer.from([0, 0, 0, 0, 2, 0x68, 0x69]));
+      expect(answer.status).to.equal(200);
+      expect(answer.headers['grpc-status'] ?? answer.trailers['grpc-status']).to.equal('4');
+    } finally {
+      await h2.close();
+    }
+    const b = await sluice!.backend(backends[0].url);
+    expect(b?.failures, 'failures counted against the backend').to.equal(0);
+    expect(b?.state).to.equal('healthy');
+    await eventually(async () => (await sluice!.backend(backends[0].url))?.inflight === 0, 'inflight to return to 0');
   });
 
   it('takes a backend whose gRPC health check says NOT_SERVING out, and back', async () => {

@@ -7,6 +7,8 @@ export interface H2Answer {
   headers: IncomingHttpHeaders;
   body: Buffer;
   text: string;
+  /** Trailing headers, if the answer had any (gRPC's status lives there). */
+  trailers: IncomingHttpHeaders;
 }
 
 export class H2Client {
@@ -32,11 +34,13 @@ export class H2Client {
       const stream = this.session.request({ ':path': path, ':method': method, ...headers });
       const chunks: Buffer[] = [];
       let head: IncomingHttpHeaders = {};
+      let trailers: IncomingHttpHeaders = {};
       stream.on('response', (h) => { head = h; });
+      stream.on('trailers', (t) => { trailers = t; });
       stream.on('data', (chunk: Buffer) => chunks.push(chunk));
       stream.on('end', () => {
         const all = Buffer.concat(chunks);
-        resolve({ status: Number(head[':status']), headers: head, body: all, text: all.toString('utf8') });
+        resolve({ status: Number(head[':status']), headers: head, body: all, text: all.toString('utf8'), trailers });
       });
       stream.on('error', reject);
       stream.on('close', () => {
