@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { createBalancer, type Balancer } from './balancer/balancer.ts';
 import { cidrMatcher } from './config/cidr.ts';
-import type { Config } from './config/config.ts';
+import type { Config, UpstreamTlsConfig } from './config/config.ts';
+import type { UpstreamTls } from './pool/backend.ts';
 import type { PoolSettings } from './pool/pool.ts';
 
 export interface Runtime {
@@ -48,7 +49,13 @@ export function buildRuntime(config: Config, previous?: Runtime): Runtime {
       thresholds: config.healthCheck,
       passiveHealth: config.passiveHealth,
       topology: config.topology,
-      connection: { connectMs: config.timeouts.connectMs, maxConnections: config.limits.backendMaxConnections, protocol: config.upstream.protocol },
+      connection: {
+        connectMs: config.timeouts.connectMs,
+        maxConnections: config.limits.backendMaxConnections,
+        protocol: config.upstream.protocol,
+        tls: upstreamTls(config.upstream.tls),
+        key: JSON.stringify(config.upstream.tls),
+      },
     },
     maxConnections: config.limits.maxConnections ?? defaultMaxConnections(),
     isTrustedProxy,
@@ -58,6 +65,17 @@ export function buildRuntime(config: Config, previous?: Runtime): Runtime {
 function sameBalancing(a: Config, b: Config): boolean {
   const keys = (c: Config): string => JSON.stringify([c.balancer, c.balancerOptions, c.stickySession, c.slowStartMs, c.trustedProxies]);
   return keys(a) === keys(b);
+}
+
+/** upstream.tls as undici's connect options, files read now; undefined when nothing is set. */
+function upstreamTls(tls: UpstreamTlsConfig): UpstreamTls | undefined {
+  if (tls.ca === '' && tls.serverName === '' && tls.cert === '' && !tls.insecureSkipVerify) return undefined;
+  return {
+    ...(tls.ca !== '' ? { ca: readFileSync(tls.ca) } : {}),
+    ...(tls.serverName !== '' ? { servername: tls.serverName } : {}),
+    ...(tls.cert !== '' ? { cert: readFileSync(tls.cert), key: readFileSync(tls.key) } : {}),
+    rejectUnauthorized: !tls.insecureSkipVerify,
+  };
 }
 
 /** Descriptors kept back for the admin listener, probes, discovery, logs and the config watcher. */

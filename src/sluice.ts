@@ -76,7 +76,7 @@ export class Sluice implements AdminView {
     this.log = log;
     this.options = options;
     this.pool = new Pool(log, () => this.runtime.current.pool);
-    this.prober = new ActiveProber(this.pool, () => this.runtime.current.config.healthCheck);
+    this.prober = new ActiveProber(this.pool, () => this.runtime.current.config.healthCheck, () => this.runtime.current.pool.connection);
     this.forwarder = new Forwarder(this.pool, this.runtime, log);
     this.tunnels = new UpgradeTunnels(this.forwarder);
     const metrics = config.admin.metrics ? this.createMetrics() : undefined;
@@ -135,7 +135,13 @@ export class Sluice implements AdminView {
     return this.discovery?.synced ?? false;
   }
 
+  /** upstream.tls.insecureSkipVerify is a switch people forget: say so every time it is applied. */
+  private warnInsecure(runtime: Runtime): void {
+    if (runtime.config.upstream.tls.insecureSkipVerify) this.log.warn({ key: 'upstream.tls.insecureSkipVerify' }, 'backend certificates are not verified');
+  }
+
   async start(): Promise<void> {
+    this.warnInsecure(this.runtime.current);
     this.pool.reconcile(STATIC_SOURCE, this.config.backends);
     this.proxyAddress = await listen(this.listener, this.config.listen, 'proxy');
     try {
@@ -176,7 +182,15 @@ export class Sluice implements AdminView {
     for (const key of this.pendingRestart) this.log.warn({ key }, 'this setting changes only on restart');
     // Keep what cannot change live, so /status says what is really running.
     const effective: Config = { ...next, listen: running.listen, tls: running.tls, admin: running.admin, discovery: running.discovery };
-    const runtime = buildRuntime(effective, previous);
+    let runtime: Runtime;
+    try {
+      runtime = buildRuntime(effective, previous);
+    } catch (err) {
+      // A file named in the config (upstream.tls) vanished between validation and now.
+      this.rejectReload(`cannot apply ${next.file}: ${(err as Error).message}`);
+      return;
+    }
+    this.warnInsecure(runtime);
     this.runtime.current = runtime;
     this.applyServerSettings(runtime);
     this.h2.settingsChanged();

@@ -130,6 +130,19 @@ export interface TlsConfig {
   clientCA: string;
 }
 
+/** For https:// backends. Files are paths ("" = not set); they are read when the config is applied. */
+export interface UpstreamTlsConfig {
+  /** CA bundle to verify backends with, instead of the system's. */
+  ca: string;
+  /** SNI and the name to verify, instead of the backend's host. */
+  serverName: string;
+  /** A client certificate and key, for backends that want mTLS. */
+  cert: string;
+  key: string;
+  /** Do not verify the backend's certificate at all (logged as a warning). */
+  insecureSkipVerify: boolean;
+}
+
 export interface TopologyConfig {
   /** This replica's zone ("" = unknown: no zone preference); default from $SLUICE_ZONE. */
   zone: string;
@@ -161,7 +174,7 @@ export interface Config {
   /** CIDRs whose X-Forwarded-Proto/-Host and Forwarded headers are kept. */
   trustedProxies: string[];
   /** Defaults for every backend (a backend's own `protocol` wins; discovered ones use this). */
-  upstream: { protocol: UpstreamProtocol };
+  upstream: { protocol: UpstreamProtocol; tls: UpstreamTlsConfig };
   shutdown: { drainTimeoutMs: number; delayMs: number };
   accessLog: boolean;
   backends: BackendConfig[];
@@ -196,7 +209,7 @@ export const DEFAULTS = {
   limits: { maxConnections: undefined as number | undefined, backendMaxConnections: 1024, backendMaxPending: 1024, maxConcurrentStreams: 100 },
   tls: { minVersion: 'TLSv1.2' as TlsVersion, clientCA: '' },
   trustedProxies: [] as string[],
-  upstream: { protocol: 'http1' as UpstreamProtocol },
+  upstream: { protocol: 'http1' as UpstreamProtocol, tls: { ca: '', serverName: '', cert: '', key: '', insecureSkipVerify: false } as UpstreamTlsConfig },
   shutdown: { drainTimeoutMs: 30_000, delayMs: 0 },
   accessLog: false,
   weight: 1,

@@ -10,7 +10,7 @@ import { checkCidr } from './cidr.ts';
 import {
   BALANCERS, DEFAULTS, HEALTH_CHECK_TYPES, IP_FAMILIES, TLS_VERSIONS, UPSTREAM_PROTOCOLS,
   type BackendConfig, type BalancerName, type BalancerOptions, type Config, type HashOn, type HealthCheckType, type IpFamily, type KubernetesApi,
-  type KubernetesDiscoveryConfig, type ListenAddress, type StickySessionConfig, type TlsConfig, type TlsVersion, type UpstreamProtocol,
+  type KubernetesDiscoveryConfig, type ListenAddress, type StickySessionConfig, type TlsConfig, type TlsVersion, type UpstreamProtocol, type UpstreamTlsConfig,
 } from './config.ts';
 
 export function loadConfigFile(path: string): Config {
@@ -53,7 +53,7 @@ export function defaultConfig(file: string): Config {
     passiveHealth: { ...d.passiveHealth },
     limits: { ...d.limits },
     trustedProxies: [],
-    upstream: { ...d.upstream },
+    upstream: { protocol: d.upstream.protocol, tls: { ...d.upstream.tls } },
     shutdown: { ...d.shutdown },
     accessLog: d.accessLog,
     backends: [],
@@ -107,7 +107,7 @@ class ConfigReader {
     const rb = this.fields(top.retryBudget, 'retryBudget', ['afterSend', 'percent', 'minConcurrent']);
     const lim = this.fields(top.limits, 'limits', ['maxConnections', 'backendMaxConnections', 'backendMaxPending', 'maxConcurrentStreams']);
     const sd = this.fields(top.shutdown, 'shutdown', ['drainTimeout', 'delay']);
-    const up = this.fields(top.upstream, 'upstream', ['protocol']);
+    const up = this.fields(top.upstream, 'upstream', ['protocol', 'tls']);
     const topo = this.fields(top.topology, 'topology', ['zone', 'preferSameZone']);
     const d = DEFAULTS;
     const balancer = this.balancer(top.balancer);
@@ -162,7 +162,10 @@ class ConfigReader {
         maxConcurrentStreams: this.integer(lim.maxConcurrentStreams, 'limits.maxConcurrentStreams', d.limits.maxConcurrentStreams, 1, 2 ** 31 - 1),
       },
       trustedProxies: this.cidrs(top.trustedProxies),
-      upstream: { protocol: this.oneOf<UpstreamProtocol>(up.protocol, 'upstream.protocol', UPSTREAM_PROTOCOLS, d.upstream.protocol) },
+      upstream: {
+        protocol: this.oneOf<UpstreamProtocol>(up.protocol, 'upstream.protocol', UPSTREAM_PROTOCOLS, d.upstream.protocol),
+        tls: this.upstreamTls(up.tls),
+      },
       shutdown: {
         drainTimeoutMs: this.duration(sd.drainTimeout, 'shutdown.drainTimeout', d.shutdown.drainTimeoutMs, 0),
         delayMs: this.duration(sd.delay, 'shutdown.delay', d.shutdown.delayMs, 0),
@@ -402,6 +405,27 @@ class ConfigReader {
       minVersion: this.oneOf<TlsVersion>(t.minVersion, 'tls.minVersion', TLS_VERSIONS, DEFAULTS.tls.minVersion),
       clientCA: file('clientCA', false) || DEFAULTS.tls.clientCA,
     };
+  }
+
+  private upstreamTls(node: Node | undefined): UpstreamTlsConfig {
+    const t = this.fields(node, 'upstream.tls', ['ca', 'serverName', 'cert', 'key', 'insecureSkipVerify']);
+    const file = (key: 'ca' | 'cert' | 'key'): string => {
+      const raw = this.string(t[key], `upstream.tls.${key}`);
+      if (raw === undefined || raw === '') return '';
+      const path = resolve(this.file === '' ? '.' : dirname(this.file), raw);
+      const problem = unreadable(path);
+      if (problem !== undefined) this.issue(t[key], `upstream.tls.${key}`, `cannot read "${path}" (${problem})`);
+      return path;
+    };
+    const out: UpstreamTlsConfig = {
+      ca: file('ca'),
+      serverName: this.string(t.serverName, 'upstream.tls.serverName') ?? '',
+      cert: file('cert'),
+      key: file('key'),
+      insecureSkipVerify: this.boolean(t.insecureSkipVerify, 'upstream.tls.insecureSkipVerify', false),
+    };
+    if ((out.cert === '') !== (out.key === '')) this.issue(t.cert ?? t.key, out.cert === '' ? 'upstream.tls.cert' : 'upstream.tls.key', 'a client certificate needs both cert and key');
+    return out;
   }
 
   private cidrs(node: Node | undefined): string[] {

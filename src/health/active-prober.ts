@@ -5,7 +5,7 @@
 import Agent from 'undici/lib/dispatcher/agent.js';
 import request from 'undici/lib/api/api-request.js';
 import type { HealthCheckConfig, UpstreamProtocol } from '../config/config.ts';
-import type { Backend } from '../pool/backend.ts';
+import type { Backend, UpstreamTls } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
 import { classifyFailure, describeError } from '../pool/connection-errors.ts';
 
@@ -28,21 +28,31 @@ export class ActiveProber {
   /** Read from the current runtime snapshot at every probe. */
   private readonly settings: () => HealthCheckConfig;
   private readonly timers = new Map<Backend, Scheduled>();
-  // A fresh connection per probe (reset: true below), so a backend that stopped accepting
-  // connections cannot hide behind an old keep-alive socket.
-  private readonly agents: Record<UpstreamProtocol, Agent> = {
-    http1: new Agent({ keepAliveTimeout: 1000, allowH2: false }),
-    // undici 8.13 honours the top-level useH2c (missing from its typings); h2Options.useH2c does not reach the connection.
-    h2c: new Agent({ keepAliveTimeout: 1000, allowH2: true, useH2c: true } as Agent.Options),
-    h2: new Agent({ keepAliveTimeout: 1000, allowH2: true }),
-  };
+  /** The TLS towards backends (upstream.tls) that traffic uses, so probes verify the same way. */
+  private readonly tls: () => { tls?: UpstreamTls; key?: string };
+  private agents: Record<UpstreamProtocol, Agent>;
+  private agentsKey: string | undefined;
   private closed = false;
   private running = 0;
   private readonly waiting: Backend[] = [];
 
-  constructor(pool: Pool, settings: () => HealthCheckConfig) {
+  constructor(pool: Pool, settings: () => HealthCheckConfig, tls: () => { tls?: UpstreamTls; key?: string } = () => ({})) {
     this.pool = pool;
     this.settings = settings;
+    this.tls = tls;
+    this.agents = makeAgents(undefined);
+    this.agentsKey = undefined;
+  }
+
+  /** The agents for the current upstream TLS settings; made anew when those change. */
+  private currentAgents(): Record<UpstreamProtocol, Agent> {
+    const { tls, key } = this.tls();
+    if (key !== this.agentsKey) {
+      for (const agent of Object.values(this.agents)) agent.close().catch(() => {});
+      this.agents = makeAgents(tls);
+      this.agentsKey = key;
+    }
+    return this.agents;
   }
 
   /** The snapshot changed: a shorter interval takes effect now, not after the old one runs out. */
@@ -112,7 +122,7 @@ export class ActiveProber {
     const protocol = type === 'grpc' && backend.protocol === 'http1' ? 'h2c' : backend.protocol;
     try {
       if (type === 'grpc') {
-        const res = await request.call(this.agents[protocol], {
+        const res = await request.call(this.currentAgents()[protocol], {
           origin: backend.url,
           path: '/grpc.health.v1.Health/Check',
           method: 'POST',
@@ -124,7 +134,7 @@ export class ActiveProber {
         const body = Buffer.from(await res.body.arrayBuffer());
         error = grpcHealthProblem(res.statusCode, res.headers, res.trailers, body);
       } else {
-        const res = await request.call(this.agents[protocol], {
+        const res = await request.call(this.currentAgents()[protocol], {
           origin: backend.url,
           path,
           method: 'GET',
@@ -152,6 +162,20 @@ export class ActiveProber {
     });
     this.schedule(backend, this.settings().intervalMs);
   }
+}
+
+/**
+ * One agent per protocol. A fresh connection per probe (reset: true in the request), so a
+ * backend that stopped accepting connections cannot hide behind an old keep-alive socket.
+ */
+function makeAgents(tls: UpstreamTls | undefined): Record<UpstreamProtocol, Agent> {
+  const connect = tls === undefined ? {} : { connect: tls };
+  return {
+    http1: new Agent({ keepAliveTimeout: 1000, allowH2: false, ...connect }),
+    // undici 8.13 honours the top-level useH2c (missing from its typings); h2Options.useH2c does not reach the connection.
+    h2c: new Agent({ keepAliveTimeout: 1000, allowH2: true, useH2c: true, ...connect } as unknown as Agent.Options),
+    h2: new Agent({ keepAliveTimeout: 1000, allowH2: true, ...connect }),
+  };
 }
 
 /** A gRPC message frame: not compressed, 4-byte big-endian length, the message. */

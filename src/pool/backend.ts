@@ -47,6 +47,18 @@ export interface ConnectionSettings {
   maxConnections: number;
   /** For backends that do not name their own (upstream.protocol). */
   protocol: UpstreamProtocol;
+  /** TLS towards https:// backends (upstream.tls), files already read; undefined: Node's defaults. */
+  tls?: UpstreamTls;
+  /** Identifies the settings, so a reload that changes none of them keeps the connections. */
+  key?: string;
+}
+
+export interface UpstreamTls {
+  ca?: Buffer;
+  servername?: string;
+  cert?: Buffer;
+  key?: Buffer;
+  rejectUnauthorized: boolean;
 }
 
 export class Backend {
@@ -151,5 +163,6 @@ function createDispatcher(url: string, connection: ConnectionSettings, protocol:
     allowH2: protocol !== 'http1',
     // (undici 8.13 honours the top-level useH2c; h2Options.useH2c does not reach the connection.)
     ...(protocol === 'h2c' ? { useH2c: true } : {}),
+    ...(connection.tls !== undefined && url.startsWith('https:') ? { connect: connection.tls } : {}),
   });
 }

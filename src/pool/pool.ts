@@ -130,7 +130,8 @@ export class Pool {
   settingsChanged(): void {
     this.recompute();
     const next = this.settings().connection;
-    if (next.connectMs === this.connection.connectMs && next.maxConnections === this.connection.maxConnections && next.protocol === this.connection.protocol) return;
+    if (next.connectMs === this.connection.connectMs && next.maxConnections === this.connection.maxConnections
+      && next.protocol === this.connection.protocol && next.key === this.connection.key) return;
     this.connection = next;
     for (const backend of this.byUrl.values()) backend.reconnect(next);
   }
