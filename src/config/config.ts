@@ -204,7 +204,10 @@ export const DEFAULTS = {
     clientHeaderMs: 10_000, idleMs: 60_000, tunnelIdleMs: 3_600_000, halfCloseMs: 5_000,
   },
   retries: 2,
-  retryBudget: { afterSend: 1, percent: 20, minConcurrent: 3 },
+  // 50%: a crashed backend's in-flight requests (1/N of all, N ≥ 2) are all retried; only a storm
+  // where most requests fail at once is held back. Envoy's 20% / 3 turned a crash of one of three
+  // backends under 16 clients into 502s for the requests beyond the third.
+  retryBudget: { afterSend: 1, percent: 50, minConcurrent: 10 },
   passiveHealth: { consecutiveFailures: 5, ejectionTimeMs: 30_000, maxEjectionTimeMs: 300_000, maxEjectionPercent: 50 },
   limits: { maxConnections: undefined as number | undefined, backendMaxConnections: 1024, backendMaxPending: 1024, maxConcurrentStreams: 100 },
   tls: { minVersion: 'TLSv1.2' as TlsVersion, clientCA: '' },
