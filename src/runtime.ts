@@ -13,6 +13,8 @@ export interface Runtime {
   readonly config: Config;
   readonly balancer: Balancer;
   readonly pool: PoolSettings;
+  /** Requests one backend may hold (connections + queue); a backend at it is skipped. */
+  readonly backendCapacity: number;
   /** Client connections the proxy listener accepts at once (limits.maxConnections, resolved). */
   readonly maxConnections: number;
   readonly isTrustedProxy: (address: string | undefined) => boolean;
@@ -57,6 +59,7 @@ export function buildRuntime(config: Config, previous?: Runtime): Runtime {
         key: JSON.stringify(config.upstream.tls),
       },
     },
+    backendCapacity: config.limits.backendMaxConnections + config.limits.backendMaxPending,
     maxConnections: config.limits.maxConnections ?? defaultMaxConnections(),
     isTrustedProxy,
   };
@@ -91,7 +94,8 @@ export function defaultMaxConnections(): number {
   return Math.max(1, Math.min(16384, Math.floor((limit - RESERVED_DESCRIPTORS) / 2)));
 }
 
-function openFileLimit(): number | undefined {
+/** RLIMIT_NOFILE from /proc (undefined when unlimited or not on Linux); also read by the metrics. */
+export function openFileLimit(): number | undefined {
   try {
     const line = /^Max open files\s+(\d+|unlimited)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
     return line === null || line[1] === 'unlimited' ? undefined : Number(line[1]);

@@ -4,9 +4,10 @@
 // gauges are read from their owners at scrape time. Series of a removed backend disappear with it,
 // because only backends in the pool are rendered.
 
-import { readdirSync, readFileSync } from 'node:fs';
+import { readdirSync } from 'node:fs';
 import { memoryUsage } from 'node:process';
 import type { Backend, BackendState, ProbeResult } from '../pool/backend.ts';
+import { openFileLimit } from '../runtime.ts';
 import type { CompletedExchange, ExchangeObserver } from './exchange.ts';
 
 /** Seconds; from 1 ms (a loopback hop) to 10 s (past that, timeouts decide). */
@@ -195,7 +196,7 @@ export class Metrics implements ExchangeObserver {
     each('process_resident_memory_bytes', 'gauge', 'Resident memory size in bytes.', (emit) => emit('', mem.rss));
     const fds = openFds();
     if (fds !== undefined) each('process_open_fds', 'gauge', 'Number of open file descriptors.', (emit) => emit('', fds));
-    const maxFds = maxOpenFds();
+    const maxFds = openFileLimit();
     if (maxFds !== undefined) each('process_max_fds', 'gauge', 'Maximum number of open file descriptors.', (emit) => emit('', maxFds));
     each('nodejs_heap_size_total_bytes', 'gauge', 'Process heap size from Node.js in bytes.', (emit) => emit('', mem.heapTotal));
     each('nodejs_heap_size_used_bytes', 'gauge', 'Process heap size used from Node.js in bytes.', (emit) => emit('', mem.heapUsed));
@@ -215,11 +216,3 @@ function openFds(): number | undefined {
   }
 }
 
-function maxOpenFds(): number | undefined {
-  try {
-    const m = /^Max open files\s+(\d+)/m.exec(readFileSync('/proc/self/limits', 'utf8'));
-    return m ? Number(m[1]) : undefined;
-  } catch {
-    return undefined;
-  }
-}

@@ -167,8 +167,7 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
   /** A candidate with room in its connection pool and queue; answers the client itself when there is none. */
   private pickWithCapacity(): Backend | undefined {
     const { pool } = this.forwarder;
-    const { limits } = this.runtime.config;
-    const full = limits.backendMaxConnections + limits.backendMaxPending;
+    const full = this.runtime.backendCapacity;
     let skipped: Backend[] | undefined;
     for (;;) {
       const exclude = skipped === undefined ? this.tried : [...(this.tried ?? []), ...skipped];

@@ -17,7 +17,7 @@ import type { Runtime } from '../runtime.ts';
 import { trackRequest } from './client-connections.ts';
 import { originForm, type Forwarder } from './forwarder.ts';
 import { downstreamResponseHeaderList, schemeOf, upstreamRequestHeaders } from './headers.ts';
-import { rawResponse } from './upstream-errors.ts';
+import { rawErrorResponse, rawResponse } from './upstream-errors.ts';
 
 /** Node calls this for every request with an Upgrade header: true sends it to the tunnel. */
 export function shouldUpgrade(req: IncomingMessage): boolean {
@@ -129,14 +129,13 @@ class UpgradeAttempts {
 
   next(): void {
     if (this.clientGone) return;
-    const { limits, timeouts } = this.runtime.config;
-    const full = limits.backendMaxConnections + limits.backendMaxPending;
+    const { timeouts } = this.runtime.config;
+    const full = this.runtime.backendCapacity;
     // The pool's own array (not a filtered copy): policies cache per candidate set.
     const candidates = this.tunnels.pool.candidates;
     const backend = this.runtime.balancer.pick(candidates, this.tried.concat(candidates.filter((b) => b.inflight >= full)), this.req);
     if (backend === undefined) {
-      const status = this.tried.length > 0 ? rawResponse(502, 'Bad Gateway', 'Bad Gateway: the backend could not be reached or failed.\n')
-        : rawResponse(503, 'Service Unavailable', 'Service Unavailable: no healthy backend.\n', 'Retry-After: 1\r\n');
+      const status = this.tried.length > 0 ? rawErrorResponse(502) : rawErrorResponse(503, true);
       this.client.end(status);
       return;
     }
@@ -221,8 +220,8 @@ class UpgradeAttempts {
         return;
       }
       this.client.end(kind === 'timeout'
-        ? rawResponse(504, 'Gateway Timeout', 'Gateway Timeout: the backend did not answer in time.\n')
-        : rawResponse(kind === 'local' ? 503 : 502, kind === 'local' ? 'Service Unavailable' : 'Bad Gateway', 'The upgrade could not be forwarded.\n'));
+        ? rawErrorResponse(504)
+        : rawErrorResponse(kind === 'local' ? 503 : 502));
     });
     upstream.end();
   }

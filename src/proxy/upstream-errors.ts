@@ -52,6 +52,13 @@ function sendGrpcError(res: ServerResponse, status: ErrorStatus): void {
   res.end();
 }
 
+const REASONS: Record<ErrorStatus, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
+
+/** The same answer as sendError, for a raw socket (an upgrade that could not be forwarded). */
+export function rawErrorResponse(status: ErrorStatus, retryAfter = false): string {
+  return rawResponse(status, REASONS[status], BODIES[status], retryAfter ? `Retry-After: ${RETRY_AFTER_SECONDS}\r\n` : '');
+}
+
 /** A complete HTTP/1.1 response for a raw socket (client errors, refused upgrades), closing the connection. */
 export function rawResponse(status: number, reason: string, body: string, extra = ''): string {
   return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`;

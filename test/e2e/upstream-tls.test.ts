@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { request } from 'undici';
 import { makeCa, makeLeaf, type CertFiles } from '../helpers/certs.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { closeAbruptly, listenOnLoopback } from '../helpers/loopback.ts';
+import { closeAbruptly, listenOnLoopback, trackSockets } from '../helpers/loopback.ts';
 import { SluiceProcess, testPreamble } from '../helpers/sluice-process.ts';
 
 describe('upstream TLS (e2e)', () => {
@@ -40,7 +40,7 @@ describe('upstream TLS (e2e)', () => {
       cert: readFileSync(leaf.cert), key: readFileSync(leaf.key),
       ...(clientCa ? { ca: readFileSync(clientCa.cert), requestCert: true, rejectUnauthorized: true } : {}),
     }, (req, res) => res.end(req.url === '/health' ? 'ok' : `tls backend, client cert: ${(req.socket as TLSSocket).getPeerCertificate().subject?.CN ?? 'none'}\n`));
-    server.on('secureConnection', (s) => { sockets.add(s); s.once('close', () => sockets.delete(s)); });
+    trackSockets(server, sockets, 'secureConnection');
     return `https://127.0.0.1:${await listenOnLoopback(server)}`;
   }
 

@@ -14,6 +14,14 @@ export async function listenOnLoopback(server: Server, port = 0): Promise<number
   return (server.address() as AddressInfo).port;
 }
 
+/** Keeps `sockets` up to date with the server's open connections (`event`: 'secureConnection' for TLS). */
+export function trackSockets(server: Server, sockets: Set<Socket>, event = 'connection'): void {
+  server.on(event, (socket: Socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+}
+
 /** Closes the listener and ends every open connection with `end` (destroy, or a reset). */
 export async function closeAbruptly(server: Server, sockets: Iterable<Socket>, end: (socket: Socket) => void = (s) => s.destroy()): Promise<void> {
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));

@@ -137,13 +137,7 @@ export function parseResponses(text: string, untilClose = false): RawResponse[] 
     const [statusLine, ...lines] = head.split('\r\n');
     const match = /^HTTP\/1\.[01] (\d{3}) ?(.*)$/.exec(statusLine);
     if (!match) break;
-    const headers: Record<string, string> = {};
-    for (const line of lines) {
-      const colon = line.indexOf(':');
-      const name = line.slice(0, colon).trim().toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
-    }
+    const headers = headerLines(lines);
     const status = Number(match[1]);
     let bodyStart = headEnd + 4;
     let body = '';
@@ -284,13 +278,7 @@ export class RawBackend {
         const head = buffer.subarray(0, headEnd).toString('latin1');
         const [requestLine, ...lines] = head.split('\r\n');
         const [method = '', target = ''] = requestLine.split(' ');
-        const headers: Record<string, string> = {};
-        for (const line of lines) {
-          const colon = line.indexOf(':');
-          const name = line.slice(0, colon).trim().toLowerCase();
-          const value = line.slice(colon + 1).trim();
-          headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
-        }
+        const headers = headerLines(lines);
         const length = Number(headers['content-length'] ?? '0');
         if (buffer.length < headEnd + 4 + length) return;
         const body = buffer.subarray(headEnd + 4, headEnd + 4 + length);
@@ -370,4 +358,16 @@ export function configWithProbes(hc: { interval: string; timeout: string; health
     ...urls.map((url) => `  - url: ${url}`),
     '',
   ].join('\n');
+}
+
+/** "Name: value" lines → lower-cased names, repeated names joined with ", ". */
+function headerLines(lines: string[]): Record<string, string> {
+  const headers: Record<string, string> = {};
+  for (const line of lines) {
+    const colon = line.indexOf(':');
+    const name = line.slice(0, colon).trim().toLowerCase();
+    const value = line.slice(colon + 1).trim();
+    headers[name] = headers[name] === undefined ? value : `${headers[name]}, ${value}`;
+  }
+  return headers;
 }

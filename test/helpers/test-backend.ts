@@ -6,7 +6,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
 import { WebSocketServer } from 'ws';
-import { closeAbruptly, listenOnLoopback } from './loopback.ts';
+import { closeAbruptly, listenOnLoopback, trackSockets } from './loopback.ts';
 
 export class TestBackend {
   readonly name: string;
@@ -34,10 +34,7 @@ export class TestBackend {
   async start(port = this.port): Promise<this> {
     const server = createServer((req, res) => this.handle(req, res));
     server.keepAliveTimeout = 5000;
-    server.on('connection', (socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-    });
+    trackSockets(server, this.sockets);
     const wss = new WebSocketServer({ server });
     wss.on('connection', (ws, req) => {
       ws.send(`hello from ${this.name} ${req.url}`);

@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { Socket } from 'node:net';
 import { createHash } from 'node:crypto';
 import { WebSocketServer } from 'ws';
-import { closeAbruptly, listenOnLoopback } from './loopback.ts';
+import { closeAbruptly, listenOnLoopback, trackSockets } from './loopback.ts';
 
 function accept(req: IncomingMessage): string {
   const key = String(req.headers['sec-websocket-key'] ?? '');
@@ -46,10 +46,7 @@ export class UpgradeBackend {
       }
       res.end('ok\n');
     });
-    server.on('connection', (socket: Socket) => {
-      this.sockets.add(socket);
-      socket.once('close', () => this.sockets.delete(socket));
-    });
+    trackSockets(server, this.sockets);
     server.on('upgrade', (req: IncomingMessage, socket: Socket, head: Buffer) => this.onUpgrade(req, socket, head));
     this.wss.on('connection', (ws) => {
       ws.send('hello');
