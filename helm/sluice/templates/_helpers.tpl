@@ -63,6 +63,126 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- end -}}
 {{- end -}}
 
+{{/* Where the proxy's TLS Secret (and client CA) and the upstream TLS files are mounted. */}}
+{{- define "sluice.tlsDir" -}}/etc/sluice/tls{{- end -}}
+{{- define "sluice.upstreamTlsDir" -}}/etc/sluice/upstream-tls{{- end -}}
+
+{{/* The proxy port's name on the container, the Service and in the NetworkPolicy. */}}
+{{- define "sluice.proxyPortName" -}}
+{{- if (.Values.tls | default dict).enabled -}}https{{- else -}}http{{- end -}}
+{{- end -}}
+
+{{/* service.appProtocol, refused when it names a cleartext protocol for a TLS-only port. */}}
+{{- define "sluice.appProtocol" -}}
+{{- $appProtocol := .Values.service.appProtocol | default "" -}}
+{{- if and (.Values.tls | default dict).enabled (has $appProtocol (list "kubernetes.io/h2c" "http" "kubernetes.io/http")) -}}
+{{- fail (printf "service.appProtocol %s means cleartext, but tls.enabled makes the proxy port TLS only; leave it empty or name a TLS protocol (https)" $appProtocol) -}}
+{{- end -}}
+{{- $appProtocol -}}
+{{- end -}}
+
+{{/* config.yaml's tls block (empty without tls.enabled); fails with a sentence when the Secret is missing. */}}
+{{- define "sluice.tlsConfig" -}}
+{{- $tls := .Values.tls | default dict -}}
+{{- if $tls.enabled -}}
+{{- if not $tls.secretName -}}
+{{- fail (printf "tls.enabled needs tls.secretName: the name of a kubernetes.io/tls Secret (keys tls.crt and tls.key) in namespace %s, such as one cert-manager writes" .Release.Namespace) -}}
+{{- end -}}
+{{- $dir := include "sluice.tlsDir" . -}}
+{{- $config := dict "cert" (printf "%s/tls.crt" $dir) "key" (printf "%s/tls.key" $dir) "minVersion" ($tls.minVersion | default "TLSv1.2") -}}
+{{- if ($tls.clientCA | default dict).enabled -}}
+{{- $_ := set $config "clientCA" (printf "%s/ca.crt" $dir) -}}
+{{- end -}}
+{{- toYaml $config -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The projected volume with the proxy's certificate, key and client CA (empty without tls.enabled). */}}
+{{- define "sluice.tlsVolume" -}}
+{{- $tls := .Values.tls | default dict -}}
+{{- if $tls.enabled -}}
+{{- $clientCA := $tls.clientCA | default dict -}}
+- name: tls
+  projected:
+    sources:
+      - secret:
+          name: {{ $tls.secretName }}
+          items:
+            - key: tls.crt
+              path: tls.crt
+            - key: tls.key
+              path: tls.key
+      {{- if $clientCA.enabled }}
+      - secret:
+          name: {{ $clientCA.secretName | default $tls.secretName }}
+          items:
+            - key: {{ $clientCA.key | default "ca.crt" }}
+              path: ca.crt
+      {{- end }}
+{{- end -}}
+{{- end -}}
+
+{{/* config.upstream.tls file paths for what upstreamTls mounts (empty when it mounts nothing). */}}
+{{- define "sluice.upstreamTlsConfig" -}}
+{{- $up := .Values.upstreamTls | default dict -}}
+{{- $ca := $up.ca | default dict -}}
+{{- if and $ca.configMap $ca.secret -}}
+{{- fail "upstreamTls.ca: set configMap or secret, not both" -}}
+{{- end -}}
+{{- $user := (((.Values.config | default dict).upstream | default dict).tls | default dict) -}}
+{{- $dir := include "sluice.upstreamTlsDir" . -}}
+{{- $files := dict -}}
+{{- if or $ca.configMap $ca.secret -}}
+{{- if $user.ca -}}
+{{- fail "config.upstream.tls.ca and upstreamTls.ca both set the backends' CA bundle; keep one" -}}
+{{- end -}}
+{{- $_ := set $files "ca" (printf "%s/ca.crt" $dir) -}}
+{{- end -}}
+{{- if $up.clientCertSecret -}}
+{{- if or $user.cert $user.key -}}
+{{- fail "config.upstream.tls.cert/key and upstreamTls.clientCertSecret both set the client certificate; keep one" -}}
+{{- end -}}
+{{- $_ := set $files "cert" (printf "%s/tls.crt" $dir) -}}
+{{- $_ := set $files "key" (printf "%s/tls.key" $dir) -}}
+{{- end -}}
+{{- if $files -}}
+{{- toYaml $files -}}
+{{- end -}}
+{{- end -}}
+
+{{/* The projected volume with upstreamTls' CA bundle and client certificate (empty when none is set). */}}
+{{- define "sluice.upstreamTlsVolume" -}}
+{{- $up := .Values.upstreamTls | default dict -}}
+{{- $ca := $up.ca | default dict -}}
+{{- if or $ca.configMap $ca.secret $up.clientCertSecret -}}
+- name: upstream-tls
+  projected:
+    sources:
+      {{- if $ca.configMap }}
+      - configMap:
+          name: {{ $ca.configMap }}
+          items:
+            - key: {{ $ca.key | default "ca.crt" }}
+              path: ca.crt
+      {{- else if $ca.secret }}
+      - secret:
+          name: {{ $ca.secret }}
+          items:
+            - key: {{ $ca.key | default "ca.crt" }}
+              path: ca.crt
+      {{- end }}
+      {{- if $up.clientCertSecret }}
+      - secret:
+          name: {{ $up.clientCertSecret }}
+          items:
+            - key: tls.crt
+              path: tls.crt
+            - key: tls.key
+              path: tls.key
+      {{- end }}
+{{- end -}}
+{{- end -}}
+
 {{/* The settings sluice applies only on restart: a change to them rolls the pods. */}}
 {{- define "sluice.restartConfig" -}}
 {{- $k := dict "service" .Values.discovery.service "namespace" (include "sluice.discoveryNamespace" .) "api" .Values.discovery.api -}}
@@ -79,18 +199,23 @@ app.kubernetes.io/managed-by: {{ .Release.Service }}
 {{- if .Values.discovery.enabled -}}
 {{- $_ := set $restart "discovery" (dict "kubernetes" $k) -}}
 {{- end -}}
+{{- with include "sluice.tlsConfig" . -}}
+{{- $_ := set $restart "tls" (fromYaml .) -}}
+{{- end -}}
 {{- toYaml $restart -}}
 {{- end -}}
 
 {{/*
-The generated config.yaml: .Values.config with listen, admin.listen and discovery added.
+The generated config.yaml: .Values.config with listen, admin.listen, discovery, tls and the
+upstreamTls file paths added.
 Checks here what the schema cannot say in a helpful sentence.
 */}}
 {{- define "sluice.config" -}}
 {{- $user := .Values.config | default dict -}}
-{{- range $key := list "listen" "admin" "discovery" -}}
+{{- $instead := dict "listen" "containerPorts.*" "admin" "containerPorts.*" "discovery" "discovery.*" "tls" "tls.*" -}}
+{{- range $key := list "listen" "admin" "discovery" "tls" -}}
 {{- if hasKey $user $key -}}
-{{- fail (printf "config.%s is generated by the chart; set %s instead" $key (ternary "discovery.*" "containerPorts.*" (eq $key "discovery"))) -}}
+{{- fail (printf "config.%s is generated by the chart; set %s instead" $key (get $instead $key)) -}}
 {{- end -}}
 {{- end -}}
 {{- if and .Values.discovery.enabled (not .Values.discovery.service) -}}
@@ -103,6 +228,9 @@ Checks here what the schema cannot say in a helpful sentence.
 {{- fail "containerPorts.proxy and containerPorts.admin must differ" -}}
 {{- end -}}
 {{- $generated := include "sluice.restartConfig" . | fromYaml -}}
+{{- with include "sluice.upstreamTlsConfig" . -}}
+{{- $_ := set $generated "upstream" (dict "tls" (fromYaml .)) -}}
+{{- end -}}
 {{- toYaml (mustMergeOverwrite (deepCopy $user) $generated) -}}
 {{- end -}}
 
