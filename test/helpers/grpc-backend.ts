@@ -1,7 +1,8 @@
 // A real gRPC server (@grpc/grpc-js) on 127.0.0.1 standing in for a gRPC application behind sluice.
 // Messages are raw bytes (no .proto needed): test.Echo/Unary answers its name, test.Echo/Hang
-// never answers, test.Echo/Fail answers NOT_FOUND with a trailer; grpc.health.v1.Health/Check
-// answers SERVING while `serving` is true.
+// never answers, test.Echo/Fail answers NOT_FOUND with a trailer, test.Echo/Download and
+// test.Echo/Upload stream one way each (and record how their writes and reads went);
+// grpc.health.v1.Health/Check answers SERVING while `serving` is true.
 
 import * as grpc from '@grpc/grpc-js';
 
@@ -18,6 +19,42 @@ function unary(path: string): grpc.MethodDefinition<Buffer, Buffer> {
 /** test.Echo/Chat: answers every message as it arrives, "<name>:<message>" (bidirectional streaming). */
 export const CHAT: grpc.MethodDefinition<Buffer, Buffer> = { ...unary('/test.Echo/Chat'), requestStream: true, responseStream: true };
 
+/** test.Echo/Download: server streaming; the request "<count>x<size>" asks for count messages of size bytes (see downloadMessage). */
+export const DOWNLOAD: grpc.MethodDefinition<Buffer, Buffer> = { ...unary('/test.Echo/Download'), responseStream: true };
+
+/** test.Echo/Upload: client streaming; answers "<name>:<messages>:<bytes>" once the client has ended. */
+export const UPLOAD: grpc.MethodDefinition<Buffer, Buffer> = { ...unary('/test.Echo/Upload'), requestStream: true };
+
+/** Message `index` of a download: its index (uint32, big-endian), then the byte index % 251 repeated. */
+export function downloadMessage(index: number, size: number): Buffer {
+  const message = Buffer.alloc(size, index % 251);
+  message.writeUInt32BE(index, 0);
+  return message;
+}
+
+/** How a Download call's writes went, as the backend saw them. */
+export interface DownloadProgress {
+  /** Messages handed to call.write() so far. */
+  written: number;
+  /** call.write() calls that returned false (the stream asked the writer to wait). */
+  refusedWrites: number;
+  /** Waiting for 'drain' right now. */
+  waitingForDrain: boolean;
+  /** Every message written and the call ended. */
+  finished: boolean;
+  cancelled: boolean;
+}
+
+/** How an Upload call's reads went; with `holdUploads` it reads nothing until release(). */
+export interface UploadProgress {
+  messages: number;
+  bytes: number;
+  /** Messages that did not start with their own index (uint32, big-endian), as downloadMessage makes them. */
+  outOfOrder: number;
+  ended: boolean;
+  release(): void;
+}
+
 export const METHODS = {
   unary: unary('/test.Echo/Unary'),
   hang: unary('/test.Echo/Hang'),
@@ -29,6 +66,12 @@ export class GrpcBackend {
   port = 0;
   calls = 0;
   serving = true;
+  /** Every Download call so far, in order. */
+  readonly downloads: DownloadProgress[] = [];
+  /** Every Upload call so far, in order. */
+  readonly uploads: UploadProgress[] = [];
+  /** Upload calls read nothing until their release(): a backend that stopped reading. */
+  holdUploads = false;
   private server: grpc.Server | undefined;
 
   constructor(name: string) {
@@ -41,7 +84,9 @@ export class GrpcBackend {
 
   async start(): Promise<this> {
     const server = new grpc.Server();
-    server.addService({ Unary: METHODS.unary, Hang: METHODS.hang, Fail: METHODS.fail, Chat: CHAT }, {
+    server.addService({ Unary: METHODS.unary, Hang: METHODS.hang, Fail: METHODS.fail, Chat: CHAT, Download: DOWNLOAD, Upload: UPLOAD }, {
+      Download: (call: grpc.ServerWritableStream<Buffer, Buffer>) => this.download(call),
+      Upload: (call: grpc.ServerReadableStream<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>) => this.upload(call, done),
       Chat: (call: grpc.ServerDuplexStream<Buffer, Buffer>) => {
         this.calls++;
         call.on('data', (message: Buffer) => call.write(Buffer.from(`${this.name}:${message.toString()}`)));
@@ -68,6 +113,56 @@ export class GrpcBackend {
     });
     this.server = server;
     return this;
+  }
+
+  /** Writes as fast as the stream takes messages, and waits for 'drain' whenever write() says so. */
+  private download(call: grpc.ServerWritableStream<Buffer, Buffer>): void {
+    this.calls++;
+    const [count, size] = call.request.toString().split('x').map(Number);
+    const progress: DownloadProgress = { written: 0, refusedWrites: 0, waitingForDrain: false, finished: false, cancelled: false };
+    this.downloads.push(progress);
+    call.on('cancelled', () => { progress.cancelled = true; });
+    const writeMore = (): void => {
+      progress.waitingForDrain = false;
+      while (progress.written < count && !progress.cancelled) {
+        const accepted = call.write(downloadMessage(progress.written, size));
+        progress.written++;
+        if (!accepted) {
+          progress.refusedWrites++;
+          progress.waitingForDrain = true;
+          call.once('drain', writeMore);
+          return;
+        }
+      }
+      if (progress.cancelled) return;
+      call.end();
+      progress.finished = true;
+    };
+    writeMore();
+  }
+
+  private upload(call: grpc.ServerReadableStream<Buffer, Buffer>, done: grpc.sendUnaryData<Buffer>): void {
+    this.calls++;
+    let reading = false;
+    const progress: UploadProgress = {
+      messages: 0, bytes: 0, outOfOrder: 0, ended: false,
+      release: () => {
+        if (reading) return;
+        reading = true;
+        call.on('data', (message: Buffer) => {
+          if (message.length < 4 || message.readUInt32BE(0) !== progress.messages) progress.outOfOrder++;
+          progress.messages++;
+          progress.bytes += message.length;
+        });
+      },
+    };
+    this.uploads.push(progress);
+    call.on('end', () => {
+      progress.ended = true;
+      done(null, Buffer.from(`${this.name}:${progress.messages}:${progress.bytes}`));
+    });
+    call.on('error', () => {});
+    if (!this.holdUploads) progress.release();
   }
 
   async kill(): Promise<void> {
@@ -99,6 +194,16 @@ export function call(client: grpc.Client, method: grpc.MethodDefinition<Buffer, 
     });
     c.on('status', (status: grpc.StatusObject) => { trailers = status.metadata; });
   });
+}
+
+/** A server-streaming Download call of count messages of size bytes. */
+export function download(client: grpc.Client, count: number, size: number): grpc.ClientReadableStream<Buffer> {
+  return client.makeServerStreamRequest(DOWNLOAD.path, bytes.serialize, bytes.deserialize, Buffer.from(`${count}x${size}`));
+}
+
+/** A client-streaming Upload call; `done` gets the backend's answer or the call's error. */
+export function upload(client: grpc.Client, done: (error: grpc.ServiceError | null, answer?: string) => void): grpc.ClientWritableStream<Buffer> {
+  return client.makeClientStreamRequest(UPLOAD.path, bytes.serialize, bytes.deserialize, (error, value) => done(error, value?.toString()));
 }
 
 /** A bidirectional call: messages are read and written as they come. */

@@ -1,0 +1,171 @@
+import { expect } from 'chai';
+import { status as grpcStatus, type Client, type ClientReadableStream, type ClientWritableStream } from '@grpc/grpc-js';
+import { download, downloadMessage, grpcClient, startGrpcBackends, upload, type GrpcBackend } from '../helpers/grpc-backend.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { SluiceProcess, testPreamble } from '../helpers/sluice-process.ts';
+
+const KB = 1024;
+const MB = 1024 * KB;
+
+function grpcConfig(urls: string[]): string {
+  return [...testPreamble(), '  type: grpc', 'upstream:', '  protocol: h2c', 'backends:', ...urls.map((url) => `  - url: ${url}`), ''].join('\n');
+}
+
+/** Reads a Download call, checking each message's index and filler; pauses after `pauseAfter` messages. */
+class DownloadReader {
+  received = 0;
+  bytes = 0;
+  bad = 0;
+  details = '';
+  readonly done: Promise<number>;
+  readonly stream: ClientReadableStream<Buffer>;
+
+  constructor(stream: ClientReadableStream<Buffer>, size: number, pauseAfter = Infinity) {
+    this.stream = stream;
+    stream.on('data', (message: Buffer) => {
+      const index = this.received;
+      if (message.length !== size || message.readUInt32BE(0) !== index || message[size - 1] !== index % 251) this.bad++;
+      this.received++;
+      this.bytes += message.length;
+      if (this.received === pauseAfter) stream.pause();
+    });
+    // 'status' may come before the messages still buffered in the stream are read; an OK call also ends.
+    const ended = new Promise<void>((resolve) => stream.once('end', () => resolve()));
+    const status = new Promise<{ code: number; details: string }>((resolve) => stream.once('status', resolve));
+    this.done = status.then(async (s) => {
+      this.details = s.details;
+      if (s.code === grpcStatus.OK) await ended;
+      return s.code;
+    });
+    stream.on('error', () => {});
+  }
+}
+
+/** Writes an Upload call's messages as fast as write() allows, waiting for 'drain' when it says so. */
+class UploadWriter {
+  written = 0;
+  refusedWrites = 0;
+  waitingForDrain = false;
+  readonly stream: ClientWritableStream<Buffer>;
+  readonly answer: Promise<string>;
+
+  constructor(client: Client, count: number, size: number) {
+    let stream!: ClientWritableStream<Buffer>;
+    this.answer = new Promise((resolve, reject) => {
+      stream = upload(client, (error, answer) => (error ? reject(error) : resolve(answer ?? '')));
+    });
+    this.stream = stream;
+    const writeMore = (): void => {
+      this.waitingForDrain = false;
+      while (this.written < count) {
+        const accepted = stream.write(downloadMessage(this.written, size));
+        this.written++;
+        if (!accepted) {
+          this.refusedWrites++;
+          this.waitingForDrain = true;
+          stream.once('drain', writeMore);
+          return;
+        }
+      }
+      stream.end();
+    };
+    writeMore();
+  }
+}
+
+describe('gRPC streaming with backpressure through sluice (e2e)', function () {
+  this.timeout(30_000);
+  let backends: GrpcBackend[] = [];
+  let sluice: SluiceProcess | undefined;
+  const clients: Client[] = [];
+
+  async function start(count: number): Promise<Client> {
+    backends = await startGrpcBackends(count);
+    sluice = await new SluiceProcess(grpcConfig(backends.map((b) => b.url))).start(count);
+    return channel();
+  }
+
+  /** Another client channel (its own HTTP/2 connection to sluice). */
+  function channel(): Client {
+    const client = grpcClient(sluice!.proxy);
+    clients.push(client);
+    return client;
+  }
+
+  /**
+   * 16 MB downloaded through sluice on a channel of its own. Instead of a guessed sleep: a proxy
+   * that read on where it should wait would move about as much on the stream under test meanwhile.
+   */
+  async function moveOtherBytes(): Promise<void> {
+    const size = 64 * KB;
+    const other = new DownloadReader(download(channel(), 256, size), size);
+    expect(await other.done).to.equal(grpcStatus.OK);
+    expect(other.received).to.equal(256);
+  }
+
+  afterEach(async () => {
+    for (const client of clients.splice(0)) client.close();
+    await sluice?.stop();
+    sluice = undefined;
+    await Promise.all(backends.map((b) => b.kill()));
+    backends = [];
+  });
+
+  it('stops a server-streaming backend (write() returns false) while the client does not read, and delivers every message once it reads', async () => {
+    const c = await start(1);
+    const count = 1024;
+    const size = 64 * KB; // 64 MB in all: far more than every buffer between the backend and the client
+    const reader = new DownloadReader(download(c, count, size), size, 1);
+    const progress = await eventually(() => {
+      const p = backends[0].downloads[0];
+      return reader.received >= 1 && p?.waitingForDrain ? p : undefined;
+    }, 'the client to pause and the backend to wait for drain');
+    await moveOtherBytes();
+    expect(progress.waitingForDrain, 'the backend still waits for drain').to.equal(true);
+    expect(progress.finished).to.equal(false);
+    expect(progress.refusedWrites).to.be.greaterThan(0);
+    expect(reader.received, 'messages the paused client holds').to.be.lessThan(64);
+    const inTransit = (progress.written - reader.received) * size;
+    expect(inTransit, 'bytes between the backend and the paused client').to.be.lessThan(8 * MB);
+
+    reader.stream.resume();
+    expect(await reader.done).to.equal(grpcStatus.OK);
+    expect(reader.received).to.equal(count);
+    expect(reader.bad).to.equal(0);
+    expect(progress.finished).to.equal(true);
+  });
+
+  it('delivers the last messages of a server stream whose trailers reach sluice while it waits for a paused client', async () => {
+    const c = await start(1);
+    // 128 KB in all: the whole answer and its trailers fit into the windows and buffers on the way,
+    // so they are all at sluice while sluice holds the stream for the client.
+    const count = 32;
+    const size = 4 * KB;
+    const reader = new DownloadReader(download(c, count, size), size, 1);
+    await eventually(() => reader.received >= 1 && backends[0].downloads[0]?.finished, 'the backend to finish while the client is paused');
+    await moveOtherBytes();
+    reader.stream.resume();
+    expect(await reader.done).to.equal(grpcStatus.OK);
+    expect(reader.received, 'messages received').to.equal(count);
+    expect(reader.bad).to.equal(0);
+  });
+
+  it('stops a client-streaming caller (write() returns false) while the backend does not read, and delivers every message once it reads', async () => {
+    const c = await start(1);
+    backends[0].holdUploads = true;
+    const count = 4096;
+    const size = 16 * KB;
+    const writer = new UploadWriter(c, count, size);
+    await eventually(() => backends[0].uploads.length === 1 && writer.waitingForDrain, 'the caller to wait for drain');
+    await moveOtherBytes();
+    expect(writer.waitingForDrain, 'the caller still waits for drain').to.equal(true);
+    expect(writer.refusedWrites).to.be.greaterThan(0);
+    const upload = backends[0].uploads[0];
+    expect(upload.messages, 'messages the holding backend read').to.equal(0);
+    expect(writer.written * size, 'bytes between the caller and the holding backend').to.be.lessThan(4 * MB);
+
+    upload.release();
+    expect(await writer.answer).to.equal(`g1:${count}:${count * size}`);
+    expect(upload.outOfOrder).to.equal(0);
+  });
+});
