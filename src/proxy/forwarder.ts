@@ -249,8 +249,7 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     const backend = this.backend;
     this.release();
     if (err instanceof DeadlineError) {
-      if (this.responded) this.res.destroy();
-      else this.fail(504, 'grpc-timeout passed');
+      this.fail(504, 'grpc-timeout passed');
       this.clientGone = true;
       return;
     }
@@ -276,8 +275,8 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     else pool.reportRequestFailure(backend, reason);
 
     if (this.responded) {
-      // Headers are out: the only honest signal left is to cut the response short.
-      this.res.destroy(err);
+      // Headers are out: the response is cut short (a gRPC call over HTTP/2 ends with a status).
+      sendError(this.res, kind === 'timeout' ? 504 : 502);
       this.end(this.res.statusCode, reason);
       return;
     }

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { status as grpcStatus, type Client, type ClientReadableStream, type ClientWritableStream } from '@grpc/grpc-js';
-import { download, downloadMessage, grpcClient, startGrpcBackends, upload, type GrpcBackend } from '../helpers/grpc-backend.ts';
+import { status as grpcStatus, type Client, type ClientDuplexStream, type ClientReadableStream, type ClientWritableStream, type StatusObject } from '@grpc/grpc-js';
+import { call, chat, download, downloadMessage, grpcClient, METHODS, startGrpcBackends, upload, type GrpcBackend } from '../helpers/grpc-backend.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { SluiceProcess, testPreamble } from '../helpers/sluice-process.ts';
 
@@ -70,6 +70,39 @@ class UploadWriter {
       stream.end();
     };
     writeMore();
+  }
+}
+
+/** A Chat call: one answer per message, and the call's final status. */
+class ChatCall {
+  readonly stream: ClientDuplexStream<Buffer, Buffer>;
+  readonly status: Promise<StatusObject>;
+  private readonly answers: string[] = [];
+  private waiting: ((answer: string) => void) | undefined;
+
+  constructor(client: Client) {
+    this.stream = chat(client);
+    this.status = new Promise((resolve) => this.stream.once('status', resolve));
+    this.stream.on('error', () => {});
+    this.stream.on('data', (message: Buffer) => {
+      const answer = message.toString();
+      if (this.waiting !== undefined) {
+        const waiting = this.waiting;
+        this.waiting = undefined;
+        waiting(answer);
+      } else this.answers.push(answer);
+    });
+  }
+
+  /** Sends `message` and resolves with the answer to it. */
+  say(message: string): Promise<string> {
+    const answer = new Promise<string>((resolve) => {
+      const early = this.answers.shift();
+      if (early !== undefined) resolve(early);
+      else this.waiting = resolve;
+    });
+    this.stream.write(Buffer.from(message));
+    return answer;
   }
 }
 
@@ -167,5 +200,44 @@ describe('gRPC streaming with backpressure through sluice (e2e)', function () {
     upload.release();
     expect(await writer.answer).to.equal(`g1:${count}:${count * size}`);
     expect(upload.outOfOrder).to.equal(0);
+  });
+});
+
+describe('gRPC streams when a backend dies (e2e)', function () {
+  this.timeout(30_000);
+  let backends: GrpcBackend[] = [];
+  let sluice: SluiceProcess | undefined;
+  let client: Client | undefined;
+
+  afterEach(async () => {
+    client?.close();
+    client = undefined;
+    await sluice?.stop();
+    sluice = undefined;
+    await Promise.all(backends.map((b) => b.kill()));
+    backends = [];
+  });
+
+  it('ends only the streams on a killed backend, with UNAVAILABLE and a message; the others go on and new calls go to the survivor', async () => {
+    backends = await startGrpcBackends(2);
+    sluice = await new SluiceProcess(grpcConfig(backends.map((b) => b.url))).start(2);
+    client = grpcClient(sluice.proxy);
+    const chats = Array.from({ length: 4 }, () => new ChatCall(client!));
+    const first = await Promise.all(chats.map((c, i) => c.say(`hello ${i}`)));
+    const onG1 = chats.filter((_, i) => first[i].startsWith('g1:'));
+    const onG2 = chats.filter((_, i) => first[i].startsWith('g2:'));
+    expect(onG1.length).to.equal(2);
+    expect(onG2.length).to.equal(2);
+
+    await backends[0].kill();
+    for (const c of onG1) {
+      const status = await c.status;
+      expect(status.code, status.details).to.equal(grpcStatus.UNAVAILABLE);
+      expect(status.details).to.match(/backend/i);
+    }
+    for (const c of onG2) expect(await c.say('still there?')).to.equal('g2:still there?');
+    for (const c of onG2) c.stream.end();
+    for (const c of onG2) expect((await c.status).code).to.equal(grpcStatus.OK);
+    for (let i = 0; i < 4; i++) expect((await call(client, METHODS.unary, `after ${i}`)).value).to.equal(`g2:after ${i}`);
   });
 });
