@@ -2,9 +2,12 @@
 // Messages are raw bytes (no .proto needed): test.Echo/Unary answers its name, test.Echo/Hang
 // never answers, test.Echo/Fail answers NOT_FOUND with a trailer, test.Echo/Download and
 // test.Echo/Upload stream one way each (and record how their writes and reads went);
-// grpc.health.v1.Health/Check answers SERVING while `serving` is true.
+// grpc.health.v1.Health/Check answers SERVING while `serving` is true. H2GrpcBackend is a gRPC
+// server made from Node's http2 directly, for HTTP/2 behaviour grpc-js does not offer on request.
 
 import * as grpc from '@grpc/grpc-js';
+import { constants as h2, createServer as createH2Server, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
+import { listenOnLoopback } from './loopback.ts';
 
 const bytes = { serialize: (b: Buffer): Buffer => b, deserialize: (b: Buffer): Buffer => b };
 
@@ -168,6 +171,132 @@ export class GrpcBackend {
   async kill(): Promise<void> {
     this.server?.forceShutdown();
     this.server = undefined;
+  }
+
+  /** A graceful shutdown (grpc-js tryShutdown): no new connections, GOAWAY on open ones, running calls finish. */
+  drain(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server === undefined) return Promise.resolve();
+    return new Promise((resolve) => server.tryShutdown(() => resolve()));
+  }
+}
+
+/** A unary call an H2GrpcBackend holds unanswered. */
+export interface HeldCall {
+  stream: ServerHttp2Stream;
+  /** The request message, once the request has ended. */
+  message: string | undefined;
+}
+
+/** gRPC's length-prefixed message framing: a flag byte (not compressed), a 4-byte length, the message. */
+function grpcFrame(message: Buffer): Buffer {
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(message.length, 1);
+  return Buffer.concat([prefix, message]);
+}
+
+/**
+ * A gRPC server made from Node's http2 server (h2c), for what grpc-js does not do on request:
+ * hold unary calls, drain with GOAWAY and a chosen last stream id, refuse streams with
+ * RST_STREAM(REFUSED_STREAM). It serves test.Echo/Unary ("<name>:<message>") and health checks.
+ */
+export class H2GrpcBackend {
+  readonly name: string;
+  port = 0;
+  /** answer: at once; hold: until goAway(); refuse: RST_STREAM(REFUSED_STREAM) as the call arrives. */
+  mode: 'answer' | 'hold' | 'refuse' = 'answer';
+  readonly held: HeldCall[] = [];
+  /** Unary calls answered, and refused. */
+  answered = 0;
+  refused = 0;
+  private server: Http2Server | undefined;
+  private readonly sessions = new Set<ServerHttp2Session>();
+
+  constructor(name: string) {
+    this.name = name;
+  }
+
+  get url(): string {
+    return `http://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<this> {
+    const server = createH2Server();
+    server.on('session', (session: ServerHttp2Session) => {
+      this.sessions.add(session);
+      session.once('close', () => this.sessions.delete(session));
+      session.on('error', () => {});
+    });
+    server.on('stream', (stream: ServerHttp2Stream, headers) => this.onStream(stream, String(headers[':path'])));
+    this.port = await listenOnLoopback(server);
+    this.server = server;
+    return this;
+  }
+
+  private onStream(stream: ServerHttp2Stream, path: string): void {
+    stream.on('error', () => {});
+    if (path === '/test.Echo/Unary' && this.mode === 'refuse') {
+      this.refused++;
+      stream.close(h2.NGHTTP2_REFUSED_STREAM);
+      return;
+    }
+    const call: HeldCall = { stream, message: undefined };
+    const hold = path === '/test.Echo/Unary' && this.mode === 'hold';
+    if (hold) this.held.push(call);
+    const chunks: Buffer[] = [];
+    stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+    stream.on('end', () => {
+      call.message = Buffer.concat(chunks).subarray(5).toString();
+      if (path === '/grpc.health.v1.Health/Check') this.answer(stream, Buffer.from([0x08, 1]));
+      else if (path === '/test.Echo/Unary') {
+        if (!hold) this.answerCall(call);
+      } else stream.respond({ ':status': 200, 'content-type': 'application/grpc', 'grpc-status': '12' }, { endStream: true });
+    });
+  }
+
+  private answerCall(call: HeldCall): void {
+    this.answered++;
+    this.answer(call.stream, Buffer.from(`${this.name}:${call.message}`));
+  }
+
+  private answer(stream: ServerHttp2Stream, message: Buffer): void {
+    if (stream.destroyed) return;
+    stream.respond({ ':status': 200, 'content-type': 'application/grpc' }, { waitForTrailers: true });
+    stream.once('wantTrailers', () => stream.sendTrailers({ 'grpc-status': '0' }));
+    stream.end(grpcFrame(message));
+  }
+
+  /**
+   * Drains the connection that holds the calls: GOAWAY (NO_ERROR) whose last stream id covers the
+   * first `processed` held calls (in stream order), which are then answered; the rest were not
+   * processed, and are left to the client. From now on calls are answered at once. (Node's
+   * http2 sends the last stream id it saw when asked for 0, so `processed` must be at least 1.)
+   */
+  goAway(processed: number): { processed: HeldCall[]; notProcessed: HeldCall[] } {
+    const calls = this.held.splice(0).sort((a, b) => (a.stream.id ?? 0) - (b.stream.id ?? 0));
+    const sessions = new Set(calls.map((c) => c.stream.session));
+    if (sessions.size !== 1) throw new Error(`held calls on ${sessions.size} connections, not one`);
+    const session = [...sessions][0]!;
+    if (processed < 1) throw new Error('Node\'s http2 cannot send GOAWAY with last stream id 0');
+    const done = calls.slice(0, processed);
+    const lastStreamId = done.length === 0 ? 0 : done[done.length - 1].stream.id ?? 0;
+    this.mode = 'answer';
+    session.goaway(h2.NGHTTP2_NO_ERROR, lastStreamId);
+    for (const call of done) {
+      if (call.message !== undefined) this.answerCall(call);
+      else call.stream.once('end', () => this.answerCall(call));
+    }
+    return { processed: done, notProcessed: calls.slice(processed) };
+  }
+
+  async kill(): Promise<void> {
+    const server = this.server;
+    this.server = undefined;
+    if (server === undefined) return;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    for (const session of this.sessions) session.destroy();
+    await closed;
   }
 }
 
