@@ -144,6 +144,8 @@ export class H2Sessions {
   readonly server: Http2Server<typeof IncomingMessage, typeof ServerResponse, typeof H2Request, typeof H2Response>;
   private readonly sessions = new Set<Http2Session>();
   private readonly runtime: RuntimeRef;
+  /** From goAwayAll on: sluice is shutting down. */
+  private goingAway = false;
 
   constructor(runtime: RuntimeRef, handler: RequestHandler) {
     this.runtime = runtime;
@@ -178,6 +180,9 @@ export class H2Sessions {
   }
 
   private track(session: Http2Session): void {
+    // A connection accepted before the listener closed but sorted (preface read) only after the
+    // GOAWAYs went out would otherwise be served on, unwarned, until the drain timeout.
+    if (this.goingAway) session.close();
     this.sessions.add(session);
     let open = 0;
     session.on('stream', (stream: ServerHttp2Stream) => {
@@ -201,6 +206,7 @@ export class H2Sessions {
 
   /** Shutdown: every session gets GOAWAY; streams already open finish, new ones are refused. */
   goAwayAll(): void {
+    this.goingAway = true;
     for (const session of this.sessions) if (!session.closed) session.close();
   }
 

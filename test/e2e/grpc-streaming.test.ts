@@ -1,14 +1,17 @@
 import { expect } from 'chai';
+import { once } from 'node:events';
+import { connect } from 'node:net';
 import { status as grpcStatus, type Client, type ClientDuplexStream, type ClientReadableStream, type ClientWritableStream, type StatusObject } from '@grpc/grpc-js';
 import { call, chat, download, downloadMessage, grpcClient, METHODS, startGrpcBackends, upload, type GrpcBackend } from '../helpers/grpc-backend.ts';
 import { eventually } from '../helpers/eventually.ts';
+import { H2Client } from '../helpers/h2-client.ts';
 import { SluiceProcess, testPreamble } from '../helpers/sluice-process.ts';
 
 const KB = 1024;
 const MB = 1024 * KB;
 
-function grpcConfig(urls: string[]): string {
-  return [...testPreamble(), '  type: grpc', 'upstream:', '  protocol: h2c', 'backends:', ...urls.map((url) => `  - url: ${url}`), ''].join('\n');
+function grpcConfig(urls: string[], extra = ''): string {
+  return [...testPreamble(), '  type: grpc', 'upstream:', '  protocol: h2c', extra, 'backends:', ...urls.map((url) => `  - url: ${url}`), ''].join('\n');
 }
 
 /** Reads a Download call, checking each message's index and filler; pauses after `pauseAfter` messages. */
@@ -78,28 +81,33 @@ class ChatCall {
   readonly stream: ClientDuplexStream<Buffer, Buffer>;
   readonly status: Promise<StatusObject>;
   private readonly answers: string[] = [];
-  private waiting: ((answer: string) => void) | undefined;
+  private waiting: { resolve(answer: string): void; reject(err: Error): void } | undefined;
 
   constructor(client: Client) {
     this.stream = chat(client);
-    this.status = new Promise((resolve) => this.stream.once('status', resolve));
+    this.status = new Promise((resolve) => this.stream.once('status', (status: StatusObject) => {
+      // A call that ends while an answer is awaited fails that wait at once instead of leaving it hanging.
+      this.waiting?.reject(new Error(`the call ended (status ${status.code}: ${status.details}) before the answer`));
+      this.waiting = undefined;
+      resolve(status);
+    }));
     this.stream.on('error', () => {});
     this.stream.on('data', (message: Buffer) => {
       const answer = message.toString();
       if (this.waiting !== undefined) {
-        const waiting = this.waiting;
+        const { resolve } = this.waiting;
         this.waiting = undefined;
-        waiting(answer);
+        resolve(answer);
       } else this.answers.push(answer);
     });
   }
 
   /** Sends `message` and resolves with the answer to it. */
   say(message: string): Promise<string> {
-    const answer = new Promise<string>((resolve) => {
+    const answer = new Promise<string>((resolve, reject) => {
       const early = this.answers.shift();
       if (early !== undefined) resolve(early);
-      else this.waiting = resolve;
+      else this.waiting = { resolve, reject };
     });
     this.stream.write(Buffer.from(message));
     return answer;
@@ -203,7 +211,7 @@ describe('gRPC streaming with backpressure through sluice (e2e)', function () {
   });
 });
 
-describe('gRPC streams when a backend dies (e2e)', function () {
+describe('gRPC streams when a backend or sluice goes away (e2e)', function () {
   this.timeout(30_000);
   let backends: GrpcBackend[] = [];
   let sluice: SluiceProcess | undefined;
@@ -239,5 +247,53 @@ describe('gRPC streams when a backend dies (e2e)', function () {
     for (const c of onG2) c.stream.end();
     for (const c of onG2) expect((await c.status).code).to.equal(grpcStatus.OK);
     for (let i = 0; i < 4; i++) expect((await call(client, METHODS.unary, `after ${i}`)).value).to.equal(`g2:after ${i}`);
+  });
+
+  it('on SIGTERM sends GOAWAY and lets an open bidirectional stream go on until the caller ends it', async () => {
+    backends = await startGrpcBackends(1);
+    sluice = await new SluiceProcess(grpcConfig(backends.map((b) => b.url), 'shutdown:\n  drainTimeout: 10s')).start(1);
+    client = grpcClient(sluice.proxy);
+    const stream = new ChatCall(client);
+    expect(await stream.say('before')).to.equal('g1:before');
+    // A second client connection, to see the GOAWAY every connection gets (grpc-js does not show
+    // it); one request first, so that sluice has taken the connection on before it is told to stop.
+    const watcher = await H2Client.open(sluice.proxyUrl);
+    try {
+      expect((await watcher.request('/no-such-path')).status).to.be.a('number');
+      const goaway = new Promise<void>((resolve) => watcher.session.once('goaway', () => resolve()));
+      sluice.signal('SIGTERM');
+      await goaway;
+      expect(await stream.say('after')).to.equal('g1:after');
+      expect(await stream.say('and after')).to.equal('g1:and after');
+      stream.stream.end();
+      expect((await stream.status).code).to.equal(grpcStatus.OK);
+      expect(await sluice.waitForExit()).to.equal(0);
+    } finally {
+      await watcher.close();
+    }
+  });
+
+  it('on SIGTERM also sends GOAWAY to a connection whose preface arrives after the others got theirs', async () => {
+    backends = await startGrpcBackends(1);
+    sluice = await new SluiceProcess(grpcConfig(backends.map((b) => b.url), 'shutdown:\n  drainTimeout: 10s')).start(1);
+    client = grpcClient(sluice.proxy);
+    // An open stream keeps sluice draining while the late connection is watched.
+    const stream = new ChatCall(client);
+    expect(await stream.say('before')).to.equal('g1:before');
+    const port = Number(sluice.proxy.slice(sluice.proxy.lastIndexOf(':') + 1));
+    const socket = connect(port, '127.0.0.1');
+    await once(socket, 'connect');
+    sluice.signal('SIGTERM');
+    await sluice.waitForLog((l) => l.msg === 'shutting down', 'sluice to start shutting down');
+    const late = new H2Client(sluice.proxyUrl, { createConnection: () => socket });
+    try {
+      await once(late.session, 'goaway');
+      expect(await stream.say('after')).to.equal('g1:after');
+      stream.stream.end();
+      expect((await stream.status).code).to.equal(grpcStatus.OK);
+      expect(await sluice.waitForExit()).to.equal(0);
+    } finally {
+      await late.close();
+    }
   });
 });
