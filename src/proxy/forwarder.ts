@@ -3,6 +3,7 @@
 
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { Socket } from 'node:net';
+import { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Backend } from '../pool/backend.ts';
@@ -13,6 +14,7 @@ import { requestDone, trackRequest } from './client-connections.ts';
 import type { CompletedExchange, ExchangeObserver } from '../observers/exchange.ts';
 import { downstreamResponseHeaderList, requestHasBody, schemeOf, upstreamRequestHeaders } from './headers.ts';
 import { sendError, type ErrorStatus } from './upstream-errors.ts';
+import { holdUpstreamTrailersUntilDataRead } from './h2-adapter.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** A reason phrase may hold tabs, spaces and visible characters only (RFC 9112 §4). */
@@ -35,6 +37,7 @@ export class Forwarder {
     this.pool = pool;
     this.runtime = runtime;
     this.log = log;
+    holdUpstreamTrailersUntilDataRead();
   }
 
   handle = (req: IncomingMessage, res: ServerResponse): void => {
@@ -110,6 +113,8 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
   private inBudget = false;
   /** Created on the first backpressure stall only; most responses never need it. */
   private resumeOnDrain: (() => void) | undefined;
+  /** The body as HTTP/2 backends read it, kept for a call one of them does not process; HTTP/1.1 backends read `req` itself. */
+  private replay: ReplayableBody | undefined;
 
   constructor(forwarder: Forwarder, runtime: Runtime, req: IncomingMessage, res: ServerResponse, headers: string[], hasBody: boolean) {
     this.forwarder = forwarder;
@@ -154,12 +159,19 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     this.sent = false;
     this.released = false;
     backend.acquire();
+    let body: Readable | null = null;
+    if (this.hasBody) {
+      // Only HTTP/2 says "not processed, send it elsewhere" (GOAWAY, REFUSED_STREAM); a body that
+      // went to one such backend is replayed from then on, whatever the next one speaks.
+      if (this.replay === undefined && backend.protocol !== 'http1' && !this.req.readableDidRead) this.replay = new ReplayableBody(this.req);
+      body = this.replay === undefined ? this.req : this.replay.attemptBody();
+    }
     backend.dispatcher.dispatch({
       origin: backend.url,
       method: this.req.method ?? 'GET',
       path: originForm(this.req.url),
       headers: this.headers,
-      body: this.hasBody ? this.req : null,
+      body,
       headersTimeout: this.runtime.config.timeouts.responseMs,
     }, this);
   }
@@ -204,6 +216,8 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
       return;
     }
     this.responded = true;
+    // No retry once an answer has begun: the kept body is no longer needed.
+    this.replay?.stopKeeping();
     this.upstreamMs = performance.now() - this.started;
     if (this.forwarder.shuttingDown) res.shouldKeepAlive = false;
     const list = downstreamResponseHeaderList(headers);
@@ -247,8 +261,7 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     const backend = this.backend;
     this.release();
     if (err instanceof DeadlineError) {
-      if (this.responded) this.res.destroy();
-      else this.fail(504, 'grpc-timeout passed');
+      this.fail(504, 'grpc-timeout passed');
       this.clientGone = true;
       return;
     }
@@ -271,17 +284,20 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
       return;
     }
     if (kind === 'unreachable') pool.reportConnectionFailure(backend, reason);
-    else pool.reportRequestFailure(backend, reason);
+    // A backend that says it did not process a call (draining: GOAWAY; REFUSED_STREAM) did its
+    // part: it is neither blamed nor credited, and the call goes elsewhere.
+    else if (kind !== 'unprocessed') pool.reportRequestFailure(backend, reason);
 
     if (this.responded) {
-      // Headers are out: the only honest signal left is to cut the response short.
-      this.res.destroy(err);
+      // Headers are out: the response is cut short (a gRPC call over HTTP/2 ends with a status).
+      sendError(this.res, kind === 'timeout' ? 504 : 502);
       this.end(this.res.statusCode, reason);
       return;
     }
     if (this.mayRetry(kind)) {
       (this.tried ??= []).push(backend);
-      if (this.sent) this.forwarder.retries.afterSend++;
+      // Not processed counts with "connect": the backend never got to work on it.
+      if (this.sent && kind !== 'unprocessed') this.forwarder.retries.afterSend++;
       else this.forwarder.retries.connect++;
       this.attempt();
       return;
@@ -291,15 +307,17 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
   }
 
   /**
-   * Never sent (no connection): always safe to retry elsewhere, up to `retries`. Sent and then
-   * failed: only an idempotent request without a body, at most retryBudget.afterSend times and
-   * within the process-wide budget, so a request that kills backends cannot visit them all.
+   * Never sent (no connection), or sent and not processed (HTTP/2 GOAWAY, REFUSED_STREAM): safe to
+   * retry elsewhere whatever the method, up to `retries`, as Envoy does; outside the retry budget,
+   * which bounds the work a request may cause, and a backend that did not process it did none.
+   * Sent and then failed: only an idempotent request without a body, at most
+   * retryBudget.afterSend times and within the process-wide budget, so a request that kills
+   * backends cannot visit them all.
    */
   private mayRetry(kind: FailureKind): boolean {
     if ((this.tried?.length ?? 0) >= this.runtime.config.retries) return false;
-    // Nothing of the body may have been consumed by the failed attempt.
-    if (this.hasBody && (this.req.readableDidRead || this.req.destroyed)) return false;
-    if (kind === 'unreachable' && !this.sent) return true;
+    if (!this.bodyWhole) return false;
+    if ((kind === 'unreachable' && !this.sent) || kind === 'unprocessed') return true;
     if (kind === 'timeout' || this.hasBody || !IDEMPOTENT.has(this.req.method ?? 'GET')) return false;
     if (this.retriesAfterSend >= this.runtime.config.retryBudget.afterSend) return false;
     if (!this.inBudget && !this.forwarder.mayRetryAfterSend(this.runtime)) return false;
@@ -309,6 +327,13 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
       this.forwarder.retriesInFlight++;
     }
     return true;
+  }
+
+  /** The next attempt can have the whole body: none of it read yet, or all that was read kept. */
+  private get bodyWhole(): boolean {
+    if (!this.hasBody) return true;
+    if (this.replay !== undefined) return this.replay.whole;
+    return !this.req.readableDidRead && !this.req.destroyed;
   }
 
   private fail(status: ErrorStatus, reason: string, retryAfter = false): void {
@@ -388,6 +413,123 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
   }
 }
 
+/** Body bytes kept per request for an HTTP/2 backend that does not process it (Envoy keeps up to its buffer limit too). */
+const REPLAY_LIMIT = 256 * 1024;
+
+/**
+ * A request body read through attempts: each attempt's stream gives the chunks earlier attempts
+ * read (kept up to REPLAY_LIMIT, until an answer begins), then reads on from the client, with
+ * backpressure. undici destroys a failed attempt's body; the client's request stays as it was.
+ */
+class ReplayableBody {
+  private readonly source: IncomingMessage;
+  /** undefined: more than REPLAY_LIMIT was read, or no retry can come any more. */
+  private kept: Buffer[] | undefined = [];
+  private keptBytes = 0;
+  private ended = false;
+  private broken = false;
+  private listening = false;
+  /** The attempt the client's bytes flow to now. */
+  private live: AttemptBody | undefined;
+
+  constructor(source: IncomingMessage) {
+    this.source = source;
+  }
+
+  /** Every byte read so far is kept, and the client's body is not broken: another attempt gets all of it. */
+  get whole(): boolean {
+    return this.kept !== undefined && !this.broken;
+  }
+
+  attemptBody(): Readable {
+    return new AttemptBody(this);
+  }
+
+  stopKeeping(): void {
+    this.kept = undefined;
+  }
+
+  /** An attempt wants more: replay what it has not had, then read on from the client. */
+  read(attempt: AttemptBody): void {
+    if (attempt !== this.live) {
+      const kept = this.kept ?? [];
+      while (attempt.replayed < kept.length) {
+        if (!attempt.push(kept[attempt.replayed++])) return;
+      }
+      if (this.ended) {
+        attempt.push(null);
+        return;
+      }
+      this.live = attempt;
+    }
+    if (!this.listening) {
+      this.listening = true;
+      this.source.on('data', (chunk: Buffer) => this.onData(chunk));
+      this.source.once('end', () => this.onEnd());
+      this.source.once('error', () => this.onBroken());
+      this.source.once('close', () => this.onBroken());
+    }
+    this.source.resume();
+  }
+
+  /** A failed attempt lets go: the client's bytes wait (paused) for the next one. */
+  detach(attempt: AttemptBody): void {
+    if (this.live !== attempt) return;
+    this.live = undefined;
+    if (!this.ended) this.source.pause();
+  }
+
+  private onData(chunk: Buffer): void {
+    if (this.kept !== undefined) {
+      this.keptBytes += chunk.length;
+      if (this.keptBytes > REPLAY_LIMIT) this.kept = undefined;
+      else this.kept.push(chunk);
+    }
+    // Between attempts the client's body is paused; a chunk that comes anyway waits in `kept`,
+    // and when nothing is kept any more the body is no longer whole.
+    if (this.live === undefined) {
+      this.source.pause();
+      if (this.kept === undefined) this.broken = true;
+      return;
+    }
+    if (!this.live.push(chunk)) this.source.pause();
+  }
+
+  private onEnd(): void {
+    this.ended = true;
+    this.live?.push(null);
+  }
+
+  private onBroken(): void {
+    if (this.ended || this.broken) return;
+    this.broken = true;
+    // Without an error: undici sees the body end early and aborts the attempt.
+    this.live?.destroy();
+  }
+}
+
+class AttemptBody extends Readable {
+  private readonly body: ReplayableBody;
+  /** Kept chunks this attempt has been given. */
+  replayed = 0;
+
+  constructor(body: ReplayableBody) {
+    super();
+    this.body = body;
+    // undici destroys a failed attempt's body with the error after it stopped listening.
+    this.on('error', ignore);
+  }
+
+  override _read(): void {
+    this.body.read(this);
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.body.detach(this);
+    callback(err);
+  }
+}
+
 /** Backends get origin-form targets ("/path?q"); an absolute-form one ("http://h/p") is reduced to it. */
 export function originForm(url: string | undefined): string {
   if (url === undefined || url === '') return '/';
@@ -428,6 +570,8 @@ class ClientGoneError extends Error {
 class BadResponseError extends Error {
   readonly code = 'SLUICE_BAD_RESPONSE';
 }
+
+function ignore(): void {}
 
 function headerValue(flat: string[], name: string): string | undefined {
   for (let i = flat.length - 2; i >= 0; i -= 2) if (flat[i] === name) return flat[i + 1];

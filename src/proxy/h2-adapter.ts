@@ -2,11 +2,13 @@
 // serves, so an HTTP/2 request gets the same exchange as an HTTP/1.1 one (balancing, retries,
 // timeouts, header policy, observers). What differs lives here: per-stream timeouts and byte
 // counts, no status message, GOAWAY instead of "Connection: close", streams per session.
+// Towards backends undici speaks HTTP/2; the one thing it needs from us is at the end of this file.
 
+import { subscribe } from 'node:diagnostics_channel';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import {
   constants, createServer, Http2ServerRequest, Http2ServerResponse,
-  type Http2Server, type Http2Session, type OutgoingHttpHeaders, type ServerHttp2Stream,
+  type ClientHttp2Stream, type Http2Server, type Http2Session, type OutgoingHttpHeaders, type ServerHttp2Stream,
 } from 'node:http2';
 import type { Socket } from 'node:net';
 import type { RuntimeRef } from '../runtime.ts';
@@ -142,6 +144,8 @@ export class H2Sessions {
   readonly server: Http2Server<typeof IncomingMessage, typeof ServerResponse, typeof H2Request, typeof H2Response>;
   private readonly sessions = new Set<Http2Session>();
   private readonly runtime: RuntimeRef;
+  /** From goAwayAll on: sluice is shutting down. */
+  private goingAway = false;
 
   constructor(runtime: RuntimeRef, handler: RequestHandler) {
     this.runtime = runtime;
@@ -176,6 +180,9 @@ export class H2Sessions {
   }
 
   private track(session: Http2Session): void {
+    // A connection accepted before the listener closed but sorted (preface read) only after the
+    // GOAWAYs went out would otherwise be served on, unwarned, until the drain timeout.
+    if (this.goingAway) session.close();
     this.sessions.add(session);
     let open = 0;
     session.on('stream', (stream: ServerHttp2Stream) => {
@@ -199,10 +206,49 @@ export class H2Sessions {
 
   /** Shutdown: every session gets GOAWAY; streams already open finish, new ones are refused. */
   goAwayAll(): void {
+    this.goingAway = true;
     for (const session of this.sessions) if (!session.closed) session.close();
   }
 
   destroyAll(): void {
     for (const session of this.sessions) session.destroy();
   }
+}
+
+const HELD_TRAILERS = Symbol('sluice.heldTrailers');
+
+type UpstreamStream = ClientHttp2Stream & { [HELD_TRAILERS]?: unknown[] };
+
+/**
+ * undici 8.13 stops listening for 'data' when an upstream stream's trailers arrive. A response
+ * paused for backpressure (a slow client) still holds DATA that arrived before its trailers, and
+ * that tail was then dropped on resume: a gRPC stream lost its last messages and ended OK. Held
+ * back until the stream's 'end', the trailers come after every byte was read.
+ */
+function emitTrailersAfterData(this: UpstreamStream, event: string | symbol, ...args: unknown[]): boolean {
+  if (event === 'trailers' && this.readableLength > 0) {
+    this[HELD_TRAILERS] = args;
+    return true;
+  }
+  if (event === 'end' && this[HELD_TRAILERS] !== undefined) {
+    const held = this[HELD_TRAILERS];
+    this[HELD_TRAILERS] = undefined;
+    streamEmit!.call(this, 'trailers', ...held);
+  }
+  return streamEmit!.call(this, event, ...args);
+}
+
+let trailersHeld = false;
+/** ClientHttp2Stream's own emit, taken from the first stream (the class is not exported). */
+let streamEmit: ((this: UpstreamStream, event: string | symbol, ...args: unknown[]) => boolean) | undefined;
+
+/** Every HTTP/2 client stream of this process (undici's towards backends) delivers its trailers after its data. */
+export function holdUpstreamTrailersUntilDataRead(): void {
+  if (trailersHeld) return;
+  trailersHeld = true;
+  subscribe('http2.client.stream.created', (message) => {
+    const { stream } = message as { stream: UpstreamStream };
+    streamEmit ??= stream.emit;
+    stream.emit = emitTrailersAfterData;
+  });
 }

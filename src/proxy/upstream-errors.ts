@@ -17,7 +17,8 @@ const RETRY_AFTER_SECONDS = '1';
 /** Answers with a short plain-text error, or cuts the connection when headers were already sent. */
 export function sendError(res: ServerResponse, status: ErrorStatus, retryAfter = false): void {
   if (res.headersSent) {
-    res.destroy();
+    if (isGrpc(res) && res.req?.httpVersionMajor === 2 && !res.writableEnded && !res.destroyed) endGrpcCall(res, status);
+    else res.destroy();
     return;
   }
   if (res.destroyed) return;
@@ -46,10 +47,31 @@ function sendGrpcError(res: ServerResponse, status: ErrorStatus): void {
   res.writeHead(200, {
     'content-type': 'application/grpc',
     'grpc-status': String(GRPC_STATUS[status]),
-    // Percent-encoded are only '%' and bytes outside printable ASCII (the gRPC HTTP/2 spec).
-    'grpc-message': message.replace(/[^\x20-\x24\x26-\x7e]/g, (c) => encodeURIComponent(c)),
+    'grpc-message': grpcMessage(message),
   });
   res.end();
+}
+
+/**
+ * A gRPC call already answering (a stream) whose backend failed or ran out of time: its trailers
+ * can still carry a status, so the caller reads UNAVAILABLE (or DEADLINE_EXCEEDED) and why, as
+ * from a connection lost under a direct call, not a stream reset it can only call INTERNAL.
+ */
+function endGrpcCall(res: ServerResponse, status: ErrorStatus): void {
+  res.addTrailers({ 'grpc-status': String(GRPC_STATUS[status]), 'grpc-message': grpcMessage(MID_CALL[status]) });
+  res.end();
+}
+
+const MID_CALL: Record<ErrorStatus, string> = {
+  400: 'the call cannot be forwarded',
+  502: 'the backend failed during the call',
+  503: 'no healthy backend',
+  504: 'the backend did not answer in time',
+};
+
+/** Percent-encoded are only '%' and bytes outside printable ASCII (the gRPC HTTP/2 spec). */
+function grpcMessage(text: string): string {
+  return text.replace(/[^\x20-\x24\x26-\x7e]/g, (c) => encodeURIComponent(c));
 }
 
 const REASONS: Record<ErrorStatus, string> = { 400: 'Bad Request', 502: 'Bad Gateway', 503: 'Service Unavailable', 504: 'Gateway Timeout' };
