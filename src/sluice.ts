@@ -1,7 +1,7 @@
 // The running balancer: wires sources → pool → balancer → proxy, health beside the pool and
 // admin reading snapshots; applies reloads; shuts down without dropping requests.
 
-import { createServer, type Server } from 'node:http';
+import type { Server } from 'node:http';
 import { Server as NetServer, type AddressInfo } from 'node:net';
 import type { Logger } from 'pino';
 import { createAdminServer } from './admin/admin-server.ts';
@@ -24,6 +24,10 @@ import { buildRuntime, restartNeeded, RuntimeRef, type Runtime } from './runtime
 import { ConfigFileSource } from './sources/config-file-source.ts';
 import { version } from './version.ts';
 import { startDiscovery, type DiscoveryOptions, type DiscoverySource } from './sources/discovery.ts';
+
+// node:http by getBuiltinModule, not an ES import: making the ES namespace reads every export,
+// and http's WebSocket/MessageEvent/CloseEvent getters then load Node's own bundled undici (~3 MB RSS).
+const { createServer } = process.getBuiltinModule('node:http');
 
 export interface SluiceOptions {
   /** The config file's text as first read, so the watcher does not re-apply it. */

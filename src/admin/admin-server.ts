@@ -1,9 +1,12 @@
 // The admin listener: the status page at /, /status, /status/history, /metrics, /healthz, /readyz. Separate from the proxy port so no backend
 // path is ever shadowed.
 
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.ts';
 import { notReadyReason, renderStatus, renderStatusText, type AdminView } from './status.ts';
+
+// By getBuiltinModule, not an ES import: see src/sluice.ts.
+const { createServer } = process.getBuiltinModule('node:http');
 
 export function createAdminServer(view: AdminView): Server {
   return createServer((req: IncomingMessage, res: ServerResponse) => {

@@ -8,6 +8,7 @@ import type { HealthCheckConfig, UpstreamProtocol } from '../config/config.ts';
 import type { Backend, UpstreamTls } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
 import { classifyFailure, describeError } from '../pool/connection-errors.ts';
+import { probeHttp1 } from './http1-probe.ts';
 
 /**
  * Probes in flight at once, at most. A large pool (1,000 discovered endpoints) is probed in one
@@ -133,6 +134,8 @@ export class ActiveProber {
         status = res.statusCode;
         const body = Buffer.from(await res.body.arrayBuffer());
         error = grpcHealthProblem(res.statusCode, res.headers, res.trailers, body);
+      } else if (protocol === 'http1') {
+        status = await probeHttp1({ url: backend.url, path, timeoutMs, tls: this.tls().tls });
       } else {
         const res = await request.call(this.currentAgents()[protocol], {
           origin: backend.url,
@@ -165,8 +168,9 @@ export class ActiveProber {
 }
 
 /**
- * One agent per protocol. A fresh connection per probe (reset: true in the request), so a
- * backend that stopped accepting connections cannot hide behind an old keep-alive socket.
+ * One agent per protocol, for HTTP/2 and gRPC probes (HTTP/1.1 checks use http1-probe.ts). A
+ * fresh connection per probe (reset: true in the request), so a backend that stopped accepting
+ * connections cannot hide behind an old keep-alive socket.
  */
 function makeAgents(tls: UpstreamTls | undefined): Record<UpstreamProtocol, Agent> {
   const connect = tls === undefined ? {} : { connect: tls };

@@ -19,7 +19,7 @@ const KIND_BY_CODE: Record<string, FailureKind> = {
   ECONNREFUSED: 'unreachable', EHOSTUNREACH: 'unreachable', ENETUNREACH: 'unreachable', EHOSTDOWN: 'unreachable',
   ENETDOWN: 'unreachable', ENOTFOUND: 'unreachable', EAI_AGAIN: 'unreachable', ETIMEDOUT: 'unreachable',
   UND_ERR_CONNECT_TIMEOUT: 'unreachable', SLUICE_CONNECT_TIMEOUT: 'unreachable',
-  ECONNRESET: 'reset', EPIPE: 'reset', UND_ERR_SOCKET: 'reset', UND_ERR_CLOSED: 'reset',
+  ECONNRESET: 'reset', EPIPE: 'reset', SLUICE_PREMATURE_CLOSE: 'reset', UND_ERR_SOCKET: 'reset', UND_ERR_CLOSED: 'reset',
   UND_ERR_HEADERS_TIMEOUT: 'timeout', SLUICE_RESPONSE_TIMEOUT: 'timeout',
   UND_ERR_INVALID_ARG: 'rejected', UND_ERR_NOT_SUPPORTED: 'rejected',
   SLUICE_BAD_RESPONSE: 'malformed', HPE_INVALID_STATUS: 'malformed', HPE_INVALID_CONSTANT: 'malformed',
@@ -80,6 +80,7 @@ export function describeError(err: unknown, timeoutMs?: number): string {
   if (classifyFailure(err) === 'unprocessed') {
     return /REFUSED_STREAM/.test(e.message ?? '') ? 'stream refused, not processed (REFUSED_STREAM)' : 'not processed: the backend is closing the connection (GOAWAY)';
   }
+  if (code === 'SLUICE_PREMATURE_CLOSE') return 'connection closed before the response';
   if (code === 'ECONNRESET' || code === 'UND_ERR_SOCKET') return /other side closed/.test(e.message ?? '') ? 'connection closed before the response' : 'connection reset';
   if (code === 'EMFILE' || code === 'ENFILE') return `sluice is out of file descriptors (${code})`;
   if (code === 'EADDRNOTAVAIL') return 'sluice is out of local ports (EADDRNOTAVAIL)';

@@ -7,8 +7,7 @@
 // http-proxy was the tunnel engine before: it has no connect or response timeout, cannot retry,
 // applies its own header rules, and prints a deprecation warning (DEP0060) at every start.
 
-import { request as httpRequest, type ClientRequest, type IncomingMessage } from 'node:http';
-import { request as httpsRequest } from 'node:https';
+import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Backend } from '../pool/backend.ts';
@@ -18,6 +17,10 @@ import { trackRequest } from './client-connections.ts';
 import { originForm, type Forwarder } from './forwarder.ts';
 import { downstreamResponseHeaderList, schemeOf, upstreamRequestHeaders } from './headers.ts';
 import { rawErrorResponse, rawResponse } from './upstream-errors.ts';
+
+// By getBuiltinModule, not ES imports: see src/sluice.ts.
+const { request: httpRequest } = process.getBuiltinModule('node:http');
+const { request: httpsRequest } = process.getBuiltinModule('node:https');
 
 /** Node calls this for every request with an Upgrade header: true sends it to the tunnel. */
 export function shouldUpgrade(req: IncomingMessage): boolean {
