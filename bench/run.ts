@@ -15,6 +15,7 @@ import { dirname, join, relative, resolve } from 'node:path';
 import { renderChart } from './lib/chart.ts';
 import { grpcload, h2load, loadgen, wrk, type Measurement, type Workload } from './lib/load.ts';
 import { cpuMs, has, killAll, memoryOf, pinning, sleep, stopProcess, type Pinning } from './lib/procs.ts';
+import { buildGoPeers, buildGrpcPeers, goBinary, grpcGoVersion } from './lib/gopeers.ts';
 import { footprintTargets, idleRss, measureFootprint, type FootprintResult } from './footprint.ts';
 import { ROOT, startBackends, startContenders, startGrpcBackends, startSluice, waitAllHealthy, type Contender, type GrpcBackends, type StartedSluice, type Tools } from './lib/servers.ts';
 
@@ -141,71 +142,9 @@ function ensureTools(without: string[]): Tools {
       if (r.status !== 0) log('apt-get install failed; the missing tools stay missing');
     }
   }
-  const go = without.includes('go') ? undefined : buildGoPeers();
-  const grpc = go === undefined || without.includes('grpc') ? undefined : buildGrpcPeers();
+  const go = without.includes('go') ? undefined : buildGoPeers(log);
+  const grpc = go === undefined || without.includes('grpc') ? undefined : buildGrpcPeers(log);
   return { wrk: present('wrk'), haproxy: present('haproxy'), nginx: present('nginx'), h2load: present('h2load'), go, grpc };
-}
-
-function goBinary(): string | undefined {
-  if (has('go')) return 'go';
-  try {
-    readFileSync('/usr/local/go/bin/go');
-    return '/usr/local/go/bin/go';
-  } catch {
-    return undefined;
-  }
-}
-
-/** Builds bench/peers/*\/main.go into bench/.build (git-ignored); undefined without Go. */
-function buildGoPeers(): Tools['go'] {
-  const go = goBinary();
-  if (go === undefined) {
-    log('go: not installed; the Go ReverseProxy contender and the fixed-rate latency workload are missing');
-    return undefined;
-  }
-  const out = join(ROOT, 'bench/.build');
-  mkdirSync(out, { recursive: true });
-  const built: Record<string, string> = {};
-  for (const peer of ['backend', 'goproxy', 'loadgen']) {
-    const target = join(out, peer);
-    const r = spawnSync(go, ['build', '-o', target, `./bench/peers/${peer}/main.go`], { cwd: ROOT, encoding: 'utf8', timeout: 300_000, env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local' } });
-    if (r.status !== 0) {
-      log(`go build ${peer} failed: ${r.stderr}`);
-      return undefined;
-    }
-    built[peer] = target;
-  }
-  log(`go peers built into ${relative(ROOT, out)}/ (${firstLine(spawnSync(go, ['version'], { encoding: 'utf8' }).stdout)})`);
-  return { backend: built.backend, goproxy: built.goproxy, loadgen: built.loadgen };
-}
-
-/**
- * bench/peers/grpc is a module of its own (grpc-go; go.sum committed): the gRPC backends and the
- * grpc-go load generator. Its modules come from the module cache or GOPROXY on the first build.
- */
-function buildGrpcPeers(): Tools['grpc'] {
-  const go = goBinary()!;
-  const out = join(ROOT, 'bench/.build');
-  const built: Record<string, string> = {};
-  for (const peer of ['backend', 'load']) {
-    const target = join(out, `grpc-${peer}`);
-    const r = spawnSync(go, ['build', '-o', target, `./${peer}`], { cwd: join(ROOT, 'bench/peers/grpc'), encoding: 'utf8', timeout: 600_000, env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=readonly -buildvcs=false', GOTOOLCHAIN: 'local' } });
-    if (r.status !== 0) {
-      log(`go build bench/peers/grpc/${peer} failed (the gRPC workloads are reported missing): ${r.stderr.trim().split('\n').slice(-3).join(' / ')}`);
-      return undefined;
-    }
-    built[peer] = target;
-  }
-  log(`gRPC peers built into ${relative(ROOT, out)}/ (grpc-go ${grpcGoVersion()})`);
-  return { backend: built.backend, load: built.load };
-}
-
-function grpcGoVersion(): string {
-  try {
-    return /google\.golang\.org\/grpc (v\S+)/.exec(readFileSync(join(ROOT, 'bench/peers/grpc/go.mod'), 'utf8'))?.[1] ?? '?';
-  } catch {
-    return '?';
-  }
 }
 
 function firstLine(s: string | undefined): string {
