@@ -379,12 +379,13 @@ async function main(): Promise<void> {
     }
     for (const calls of Object.values(bench.grpcCalls)) for (const port of Object.keys(calls)) calls[port] = 0;
     // h2load does not read trailers; a grpc-go client fails a call whose grpc-status never came.
-    const grpcChecks: Record<string, { calls: number; failed: number; error?: string }> = {};
+    // Its closed-loop rate also sets the fixed gRPC rate below: the same client, so "half" means half.
+    const grpcChecks: Results['grpc']['checks'] = {};
     if (tools.grpc && bench.grpcBackends) {
       for (const c of live.filter((c) => bench.runsH2(c, GRPC_UNARY))) {
-        const m = await grpcload(tools.grpc.load, pin.load, c.grpc!.target, GRPC_UNARY, 1);
-        grpcChecks[c.name] = { calls: m.requests, failed: m.bad, ...(m.error ? { error: m.error } : {}) };
-        log(`  gRPC check, grpc-go client for 1s: ${c.name.padEnd(12)} ${fmt(m.requests)} calls, ${fmt(m.bad)} failed${m.error ? `  !! ${m.error}` : ''}`);
+        const m = await grpcload(tools.grpc.load, pin.load, c.grpc!.target, GRPC_UNARY, warm);
+        grpcChecks[c.name] = { calls: m.requests, rps: m.rps, failed: m.bad, ...(m.error ? { error: m.error } : {}) };
+        log(`  gRPC check, grpc-go client for ${warm}s: ${c.name.padEnd(12)} ${fmt(m.rps)} calls/s, ${fmt(m.bad)} failed${m.error ? `  !! ${m.error}` : ''}`);
       }
     }
 
@@ -432,17 +433,20 @@ async function main(): Promise<void> {
       log('latency: MISSING (the open-loop generator needs go)');
     }
 
-    // gRPC at a fixed rate: half of the slowest balancer's gRPC rate, grpc-go client, open loop.
-    const slowestGrpc = Math.min(...live.filter((c) => c.name !== 'direct').map((c) => median(bench.table[GRPC_UNARY.id]?.[c.name]?.runs.map((m) => m.rps) ?? [])).filter(Number.isFinite));
+    // gRPC at a fixed rate: half of what the grpc-go client got through the slowest balancer in
+    // closed loop (the check above), the same client as here. CPU time per call is sampled too: at a
+    // fixed rate there is less to batch per event-loop turn, so a call may cost more than in closed loop.
+    const slowestGrpc = Math.min(...live.filter((c) => c.name !== 'direct').map((c) => grpcChecks[c.name]?.rps ?? NaN).filter(Number.isFinite));
     const grpcRate = args.grpcRate ?? (Number.isFinite(slowestGrpc) ? Math.max(200, Math.floor((slowestGrpc * 0.5) / 250) * 250) : 1000);
     if (tools.grpc && bench.grpcBackends) {
       const latencyRounds = args.rounds + 2;
-      log(`gRPC latency: open loop at ${grpcRate} calls/s (${args.grpcRate ? 'from --grpc-rate' : `half the slowest balancer's median gRPC rate, ${fmt(slowestGrpc)} calls/s`}), ${latencyRounds} rounds x ${args.latencySeconds}s`);
+      log(`gRPC latency: open loop at ${grpcRate} calls/s (${args.grpcRate ? 'from --grpc-rate' : `half the grpc-go client's closed-loop rate through the slowest balancer, ${fmt(slowestGrpc)} calls/s`}), ${latencyRounds} rounds x ${args.latencySeconds}s`);
       for (let round = 0; round < latencyRounds; round++) {
         for (const c of live.filter((c) => bench.runsH2(c, GRPC_LATENCY))) {
-          const m = await grpcload(tools.grpc.load, pin.load, c.grpc!.target, GRPC_LATENCY, args.latencySeconds, grpcRate);
+          const { m } = await bench.sampled(bench.pidFor(c, GRPC_LATENCY), () => grpcload(tools.grpc!.load, pin.load, c.grpc!.target, GRPC_LATENCY, args.latencySeconds, grpcRate));
           bench.record(GRPC_LATENCY.id, c.name, m);
-          progress(round, 'grpc-lat', c.name, m, `  p99.9 ${fmt(m.p999Ms, 2)} ms${m.late ? `  late ${m.late}` : ''}`);
+          const cpu = Number.isFinite(m.cpuUsPerRequest) ? `  cpu ${fmt(m.cpuUsPerRequest!, 1)} us/call (${fmt(coreShare(m) * 100)}% of its core)` : '';
+          progress(round, 'grpc-lat', c.name, m, `  p99.9 ${fmt(m.p999Ms, 2)} ms${m.late ? `  late ${m.late}` : ''}${cpu}`);
         }
         bench.ratios(GRPC_LATENCY.id, 'p99Ms', round);
       }
@@ -591,8 +595,8 @@ export interface Results {
   /** Memory and start-up against the issue-10 targets, peers beside (bench/footprint.ts). */
   footprint?: FootprintResult;
   grpc: {
-    /** The grpc-go client for 1 s through each contender before the rounds (it fails calls without trailers). */
-    checks: Record<string, { calls: number; failed: number; error?: string }>;
+    /** The grpc-go client in closed loop through each contender before the rounds (it fails calls without trailers; its rate sets the fixed gRPC rate). */
+    checks: Record<string, { calls: number; rps: number; failed: number; error?: string }>;
     /** Calls each gRPC backend port answered during a contender's gRPC throughput rounds. */
     distribution: Record<string, Record<string, number>>;
   };
@@ -736,11 +740,11 @@ function printRows(rows: string[][]): void {
 }
 
 function printH2Table(r: Results): void {
-  const rows: string[][] = [['contender', 'h2c GET req/s (x sluice)', 'CPU us/req', 'core %', 'gRPC calls/s (x sluice)', 'CPU us/call', 'core %', `gRPC p50/p99/p99.9 ms @${r.settings.grpcRate}/s (p99 x sluice)`, 'bad']];
+  const rows: string[][] = [['contender', 'h2c GET req/s (x sluice)', 'CPU us/req', 'core %', 'gRPC calls/s (x sluice)', 'CPU us/call', 'core %', `gRPC p50/p99/p99.9 ms @${r.settings.grpcRate}/s (p99 x sluice)`, 'CPU us/call (core %)', 'bad']];
   const ids = [H2C_GET.id, GRPC_UNARY.id, GRPC_LATENCY.id];
   for (const c of r.contenders) {
     if (c.missing) {
-      rows.push([c.name, `MISSING: ${c.missing}`, '', '', '', '', '', '', '']);
+      rows.push([c.name, `MISSING: ${c.missing}`, '', '', '', '', '', '', '', '']);
       continue;
     }
     if (ids.every((id) => !c.workloads[id])) continue;
@@ -750,13 +754,14 @@ function printH2Table(r: Results): void {
     };
     const l = c.workloads[GRPC_LATENCY.id];
     const bad = ids.reduce((sum, id) => sum + (c.workloads[id]?.bad ?? 0), 0) + (r.grpc.checks[c.name]?.failed ?? 0);
-    rows.push([c.name, ...tput(H2C_GET.id), ...tput(GRPC_UNARY.id), l ? `${fmt(l.p50Ms, 2)} / ${fmt(l.p99Ms, 2)} / ${fmt(l.p999Ms, 2)} (${fmt(l.ratioToSluice, 2)})` : '-', fmt(bad)]);
+    rows.push([c.name, ...tput(H2C_GET.id), ...tput(GRPC_UNARY.id), l ? `${fmt(l.p50Ms, 2)} / ${fmt(l.p99Ms, 2)} / ${fmt(l.p999Ms, 2)} (${fmt(l.ratioToSluice, 2)})` : '-',
+      l && Number.isFinite(l.cpuUsPerRequest) ? `${fmt(l.cpuUsPerRequest, 1)} (${fmt(l.coreShare * 100)}%)` : '-', fmt(bad)]);
   }
   log(`\nHTTP/2 (${H2C_GET.connections} connections x ${H2C_GET.streams} streams; h2c GET: ${r.settings.h2Generator}; gRPC: ${r.settings.grpcGenerator})`);
   printRows(rows);
   log(`medians of ${r.settings.rounds} interleaved rounds (gRPC latency: ${r.settings.latencyRounds}); core %: the contender's CPU time over the run's wall time`);
   const checks = Object.entries(r.grpc.checks);
-  if (checks.length > 0) log(`gRPC check (grpc-go client, 1 s each, trailers required): ${checks.map(([name, k]) => `${name} ${fmt(k.calls)} calls/${fmt(k.failed)} failed`).join(', ')}`);
+  if (checks.length > 0) log(`gRPC check (grpc-go client, closed loop, 4 x 16, trailers required): ${checks.map(([name, k]) => `${name} ${fmt(k.rps)} calls/s, ${fmt(k.failed)} failed`).join('; ')}`);
   for (const [name, calls] of Object.entries(r.grpc.distribution)) {
     const v = Object.values(calls);
     if (v.length === 0) continue;
