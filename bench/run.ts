@@ -4,6 +4,8 @@
 // Go's httputil.ReverseProxy, HAProxy and NGINX, each on one core with one worker, in
 // interleaved rounds; reports medians and per-round ratios to sluice, sluice's memory,
 // start-to-ready time and the cost of health checks, access logs and a 100-backend pool.
+// HTTP/2 in the same rounds: h2c small GETs (h2load) and gRPC unary calls against sluice,
+// HAProxy and NGINX, gRPC at a fixed rate, and how sluice spreads gRPC calls over its backends.
 // See bench/README.md.
 
 import { spawnSync } from 'node:child_process';
@@ -11,10 +13,11 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { cpus, loadavg, release, tmpdir, totalmem } from 'node:os';
 import { dirname, join, relative, resolve } from 'node:path';
 import { renderChart } from './lib/chart.ts';
-import { loadgen, wrk, type Measurement, type Workload } from './lib/load.ts';
+import { grpcload, h2load, loadgen, wrk, type Measurement, type Workload } from './lib/load.ts';
 import { cpuMs, has, killAll, memoryOf, pinning, sleep, stopProcess, type Pinning } from './lib/procs.ts';
+import { buildGoPeers, buildGrpcPeers, goBinary, grpcGoVersion } from './lib/gopeers.ts';
 import { footprintTargets, idleRss, measureFootprint, type FootprintResult } from './footprint.ts';
-import { ROOT, startBackends, startContenders, startSluice, waitAllHealthy, type Contender, type StartedSluice, type Tools } from './lib/servers.ts';
+import { ROOT, startBackends, startContenders, startGrpcBackends, startSluice, waitAllHealthy, type Contender, type GrpcBackends, type StartedSluice, type Tools } from './lib/servers.ts';
 
 interface Args {
   quick: boolean;
@@ -24,10 +27,14 @@ interface Args {
   rate: number | undefined;
   out: string;
   keep: boolean;
-  /** Tools to treat as missing (to try the fallbacks): wrk, nginx, haproxy, go. */
+  /** Tools to treat as missing (to try the fallbacks): wrk, nginx, haproxy, go, h2load, grpc. */
   without: string[];
   /** Only the footprint (memory, start-up) against the peers: bench/footprint.ts. */
   footprintOnly: boolean;
+  /** `--only h2`: only the HTTP/2 and gRPC workloads (no HTTP/1.1 ones, variants, footprint). */
+  only: 'h2' | undefined;
+  /** gRPC calls/s of the fixed-rate gRPC point (default: half the slowest balancer's gRPC rate). */
+  grpcRate: number | undefined;
 }
 
 function parseArgs(argv: string[]): Args {
@@ -42,6 +49,8 @@ function parseArgs(argv: string[]): Args {
     keep: false,
     without: [],
     footprintOnly: argv.includes('--footprint'),
+    only: undefined,
+    grpcRate: undefined,
   };
   if (args.footprintOnly) args.out = join(ROOT, 'bench/results', quick ? 'footprint-quick.json' : 'footprint.json');
   for (let i = 0; i < argv.length; i++) {
@@ -60,8 +69,16 @@ function parseArgs(argv: string[]): Args {
       case '--out': args.out = resolve(value()); break;
       case '--keep': args.keep = true; break;
       case '--without': args.without = value().split(','); break;
+      case '--grpc-rate': args.grpcRate = Number(value()); break;
+      case '--only': {
+        const only = value();
+        if (only !== 'h2') throw new Error(`--only takes h2 (got ${only})`);
+        args.only = only;
+        if (!argv.includes('--out')) args.out = join(ROOT, 'bench/results', quick ? 'h2-quick.json' : 'h2.json');
+        break;
+      }
       case '-h': case '--help':
-        process.stdout.write('npm run bench [-- --quick] [--footprint] [--rounds N] [--seconds S] [--latency-seconds S] [--rate RPS] [--out FILE.json] [--keep] [--without wrk,nginx,haproxy,go] | --profile [SECONDS] [CONNECTIONS] [BACKENDS]\n');
+        process.stdout.write('npm run bench [-- --quick] [--footprint | --only h2] [--rounds N] [--seconds S] [--latency-seconds S] [--rate RPS] [--grpc-rate RPS] [--out FILE.json] [--keep] [--without wrk,nginx,haproxy,go,h2load,grpc] | --profile [SECONDS] [CONNECTIONS] [BACKENDS] [get|h2c-get|grpc-unary]\n');
         process.exit(0);
         break;
       default: throw new Error(`unknown argument ${argv[i]} (see bench/README.md)`);
@@ -77,6 +94,11 @@ const WORKLOADS: Workload[] = [
   { id: 'post64k', title: 'POST 64 KiB body, 32 connections', path: '/upload', connections: 32, method: 'POST', bodyBytes: 64 * 1024 },
 ];
 const LATENCY: Workload = { id: 'latency', title: 'small GET at a fixed rate, up to 64 connections', path: '/', connections: 64 };
+// HTTP/2: 4 connections x 16 streams = 64 requests in flight, as the 64-connection GET.
+const H2C_GET: Workload = { id: 'h2c-get', title: 'h2c small GET, 4 connections x 16 streams (HTTP/1.1 backends)', path: '/', connections: 4, streams: 16 };
+const GRPC_UNARY: Workload = { id: 'grpc-unary', title: 'gRPC unary, h2c both sides, 4 connections x 16 streams', path: '/', connections: 4, streams: 16, grpc: true };
+const H2_WORKLOADS = [H2C_GET, GRPC_UNARY];
+const GRPC_LATENCY: Workload = { id: 'grpc-latency', title: 'gRPC unary at a fixed rate, 4 connections, up to 64 calls in flight', path: '/', connections: 4, streams: 16, grpc: true };
 
 function log(line: string): void {
   process.stdout.write(`${line}\n`);
@@ -100,7 +122,7 @@ function median(values: number[]): number {
 function ensureTools(without: string[]): Tools {
   if (without.length > 0) log(`treating as missing (--without): ${without.join(', ')}`);
   const present = (t: string): boolean => !without.includes(t) && has(t);
-  const missing = ['wrk', 'haproxy', 'nginx'].filter((t) => !without.includes(t) && !has(t));
+  const missing = ['wrk', 'haproxy', 'nginx', 'h2load'].filter((t) => !without.includes(t) && !has(t));
   if (missing.length > 0) {
     const isRoot = process.getuid?.() === 0;
     if (process.env.SLUICE_BENCH_NO_INSTALL) {
@@ -108,7 +130,7 @@ function ensureTools(without: string[]): Tools {
     } else if (!isRoot || !has('apt-get')) {
       log(`missing: ${missing.join(', ')} (not root or no apt-get: not installing; those contenders are reported missing)`);
     } else {
-      const pkgs = missing.map((t) => (t === 'nginx' ? 'nginx-light' : t));
+      const pkgs = missing.map((t) => ({ nginx: 'nginx-light', h2load: 'nghttp2-client' })[t] ?? t);
       log(`missing: ${missing.join(', ')}; running: apt-get install -y ${pkgs.join(' ')}   (set SLUICE_BENCH_NO_INSTALL=1 to skip)`);
       let r = spawnSync('apt-get', ['install', '-y', ...pkgs], { stdio: 'inherit', timeout: 300_000, env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
       if (r.status !== 0) {
@@ -120,40 +142,9 @@ function ensureTools(without: string[]): Tools {
       if (r.status !== 0) log('apt-get install failed; the missing tools stay missing');
     }
   }
-  return { wrk: present('wrk'), haproxy: present('haproxy'), nginx: present('nginx'), go: without.includes('go') ? undefined : buildGoPeers() };
-}
-
-function goBinary(): string | undefined {
-  if (has('go')) return 'go';
-  try {
-    readFileSync('/usr/local/go/bin/go');
-    return '/usr/local/go/bin/go';
-  } catch {
-    return undefined;
-  }
-}
-
-/** Builds bench/peers/*\/main.go into bench/.build (git-ignored); undefined without Go. */
-function buildGoPeers(): Tools['go'] {
-  const go = goBinary();
-  if (go === undefined) {
-    log('go: not installed; the Go ReverseProxy contender and the fixed-rate latency workload are missing');
-    return undefined;
-  }
-  const out = join(ROOT, 'bench/.build');
-  mkdirSync(out, { recursive: true });
-  const built: Record<string, string> = {};
-  for (const peer of ['backend', 'goproxy', 'loadgen']) {
-    const target = join(out, peer);
-    const r = spawnSync(go, ['build', '-o', target, `./bench/peers/${peer}/main.go`], { cwd: ROOT, encoding: 'utf8', timeout: 300_000, env: { ...process.env, CGO_ENABLED: '0', GOFLAGS: '-mod=mod', GOTOOLCHAIN: 'local' } });
-    if (r.status !== 0) {
-      log(`go build ${peer} failed: ${r.stderr}`);
-      return undefined;
-    }
-    built[peer] = target;
-  }
-  log(`go peers built into ${relative(ROOT, out)}/ (${firstLine(spawnSync(go, ['version'], { encoding: 'utf8' }).stdout)})`);
-  return { backend: built.backend, goproxy: built.goproxy, loadgen: built.loadgen };
+  const go = without.includes('go') ? undefined : buildGoPeers(log);
+  const grpc = go === undefined || without.includes('grpc') ? undefined : buildGrpcPeers(log);
+  return { wrk: present('wrk'), haproxy: present('haproxy'), nginx: present('nginx'), h2load: present('h2load'), go, grpc };
 }
 
 function firstLine(s: string | undefined): string {
@@ -177,6 +168,8 @@ function versions(tools: Tools): Record<string, string> {
     haproxy: tools.haproxy ? cmd(['haproxy', '-v']).split(' - ')[0] : 'missing',
     nginx: tools.nginx ? cmd(['nginx', '-v']) : 'missing',
     go: go ? cmd([go, 'version']) : 'missing',
+    h2load: tools.h2load ? cmd(['h2load', '--version']) : 'missing',
+    'grpc-go': tools.grpc ? grpcGoVersion() : 'missing',
   };
 }
 
@@ -198,6 +191,9 @@ class Bench {
   readonly dir: string;
   readonly table: Table = {};
   readonly rssUnderLoad: Record<string, number[]> = {};
+  /** gRPC calls each backend port answered during a contender's gRPC throughput runs. */
+  readonly grpcCalls: Record<string, Record<string, number>> = {};
+  grpcBackends: GrpcBackends | undefined;
 
   constructor(args: Args, tools: Tools, pin: Pinning, dir: string) {
     this.args = args;
@@ -208,6 +204,53 @@ class Bench {
 
   get generator(): string {
     return this.tools.wrk ? 'wrk (1 thread)' : this.tools.go ? 'bench/peers/loadgen closed loop (wrk missing)' : 'missing';
+  }
+
+  get h2Generator(): string {
+    return this.tools.h2load ? 'h2load (1 thread, h2c prior knowledge)' : 'missing (h2load: Debian nghttp2-client)';
+  }
+
+  get grpcGenerator(): string {
+    if (!this.tools.grpc) return 'missing (the gRPC peers need go and their modules)';
+    return this.tools.h2load ? 'h2load (1 thread): POSTs of one gRPC frame, content-type application/grpc, te: trailers' : 'bench/peers/grpc/load (grpc-go) closed loop (h2load missing)';
+  }
+
+  /** Whether contender `c` runs HTTP/2 workload `w` here (its tools and the generator present). */
+  runsH2(c: Contender, w: Workload): boolean {
+    if (w.grpc) return c.grpc !== undefined && this.grpcBackends !== undefined && this.tools.grpc !== undefined;
+    return c.h2cUrl !== undefined && this.tools.h2load === true;
+  }
+
+  /** The process that serves contender `c` for workload `w` (sluice runs a second one for gRPC). */
+  pidFor(c: Contender, w: Workload): number | undefined {
+    return w.grpc ? c.grpc?.pid : c.pid;
+  }
+
+  /**
+   * One closed-loop HTTP/2 run. For gRPC the backends' call counts are read before and after:
+   * the per-port deltas are the distribution, and calls the generator counted as good must have
+   * been answered by a backend (a proxy that answered some itself would show fewer).
+   */
+  async h2(c: Contender, w: Workload, seconds: number): Promise<Measurement> {
+    if (!w.grpc) return h2load(this.dir, this.pin.load, c.h2cUrl!, w, seconds);
+    const before = await this.grpcBackends!.counts();
+    const m = this.tools.h2load
+      ? await h2load(this.dir, this.pin.load, `http://${c.grpc!.target}`, w, seconds)
+      : await grpcload(this.tools.grpc!.load, this.pin.load, c.grpc!.target, w, seconds);
+    const after = await this.grpcBackends!.counts();
+    let served = 0;
+    const calls = (this.grpcCalls[c.name] ??= {});
+    for (const port of Object.keys(after)) {
+      const delta = after[port] - (before[port] ?? 0);
+      calls[port] = (calls[port] ?? 0) + delta;
+      served += delta;
+    }
+    const good = m.requests - (Number.isFinite(m.bad) ? m.bad : 0);
+    if (m.requests > 0 && good > served) {
+      m.bad += good - served;
+      m.error = `${m.error ? `${m.error}; ` : ''}${good - served} calls counted good but answered by no backend`;
+    }
+    return m;
   }
 
   async throughput(url: string, workload: Workload, seconds: number): Promise<Measurement> {
@@ -261,7 +304,7 @@ function fmt(n: number, digits = 0): string {
 
 function progress(round: number, what: string, name: string, m: Measurement, extra = ''): void {
   const err = m.error ? `  !! ${m.error}` : '';
-  log(`  [round ${round + 1}] ${what.padEnd(8)} ${name.padEnd(18)} ${fmt(m.rps).padStart(8)} req/s  p50 ${fmt(m.p50Ms, 2)} ms  p99 ${fmt(m.p99Ms, 2)} ms${extra}${err}`);
+  log(`  [round ${round + 1}] ${what.padEnd(10)} ${name.padEnd(12)} ${fmt(m.rps).padStart(8)} req/s  p50 ${fmt(m.p50Ms, 2)} ms  p99 ${fmt(m.p99Ms, 2)} ms${extra}${err}`);
 }
 
 async function main(): Promise<void> {
@@ -288,10 +331,18 @@ async function main(): Promise<void> {
   try {
     const backends = await startBackends(dir, 100, tools, pin.load);
     const three = backends.ports.slice(0, 3);
+    const h1 = args.only !== 'h2';
     log(`backends: ${backends.kind === 'nginx' ? 'one NGINX worker' : 'one Go process (GOMAXPROCS=1)'} serving ${backends.ports.length} ports; the pool is the first 3 (the 100-backend variant uses all)`);
-    log(`load generator: ${bench.generator}; fixed-rate latency: ${tools.go ? 'bench/peers/loadgen open loop' : 'missing (needs go)'}`);
+    if (h1) log(`load generator: ${bench.generator}; fixed-rate latency: ${tools.go ? 'bench/peers/loadgen open loop' : 'missing (needs go)'}`);
+    if (!args.footprintOnly) {
+      if (tools.grpc) {
+        bench.grpcBackends = await startGrpcBackends(dir, 3, tools.grpc.backend, pin.load);
+        log('gRPC backends: one grpc-go process (GOMAXPROCS=1), 3 ports, BenchmarkService/UnaryCall + Health');
+      }
+      log(`HTTP/2 load: h2c GET: ${bench.h2Generator}; gRPC: ${bench.grpcGenerator}; gRPC at a fixed rate: ${tools.grpc ? 'bench/peers/grpc/load open loop' : 'missing'}`);
+    }
 
-    const contenders = await startContenders(dir, three, tools, pin.contender);
+    const contenders = await startContenders(dir, three, tools, pin.contender, args.footprintOnly ? undefined : { h2cPort: backends.h2cPort, grpcPorts: bench.grpcBackends?.ports });
     for (const c of contenders.filter((c) => c.missing)) log(`contender ${c.name}: MISSING (${c.missing})`);
     const live = contenders.filter((c) => c.url !== undefined);
     const sluice = live.find((c) => c.name === 'sluice')!;
@@ -318,18 +369,43 @@ async function main(): Promise<void> {
     // Warm-up (not recorded): JIT, connection pools, socket buffers.
     const warm = args.quick ? 1 : 2;
     log(`warm-up: ${warm}s of each workload per contender`);
-    for (const w of args.quick ? WORKLOADS.slice(0, 1) : WORKLOADS) {
-      for (const c of live) await bench.throughput(c.url!, w, warm);
+    if (h1) {
+      for (const w of args.quick ? WORKLOADS.slice(0, 1) : WORKLOADS) {
+        for (const c of live) await bench.throughput(c.url!, w, warm);
+      }
+    }
+    for (const w of H2_WORKLOADS) {
+      for (const c of live.filter((c) => bench.runsH2(c, w))) await bench.h2(c, w, warm);
+    }
+    for (const calls of Object.values(bench.grpcCalls)) for (const port of Object.keys(calls)) calls[port] = 0;
+    // h2load does not read trailers; a grpc-go client fails a call whose grpc-status never came.
+    // Its closed-loop rate also sets the fixed gRPC rate below: the same client, so "half" means half.
+    const grpcChecks: Results['grpc']['checks'] = {};
+    if (tools.grpc && bench.grpcBackends) {
+      for (const c of live.filter((c) => bench.runsH2(c, GRPC_UNARY))) {
+        const m = await grpcload(tools.grpc.load, pin.load, c.grpc!.target, GRPC_UNARY, warm);
+        grpcChecks[c.name] = { calls: m.requests, rps: m.rps, failed: m.bad, ...(m.error ? { error: m.error } : {}) };
+        log(`  gRPC check, grpc-go client for ${warm}s: ${c.name.padEnd(12)} ${fmt(m.rps)} calls/s, ${fmt(m.bad)} failed${m.error ? `  !! ${m.error}` : ''}`);
+      }
     }
 
-    log(`throughput: ${args.rounds} rounds x ${WORKLOADS.length} workloads x ${live.length} contenders, ${args.seconds}s each, interleaved`);
+    const roundWorkloads = [...(h1 ? WORKLOADS : []), ...H2_WORKLOADS];
+    log(`throughput: ${args.rounds} rounds x ${roundWorkloads.length} workloads (${roundWorkloads.map((w) => w.id).join(', ')}) x up to ${live.length} contenders, ${args.seconds}s each, interleaved`);
     for (let round = 0; round < args.rounds; round++) {
-      for (const w of WORKLOADS) {
+      for (const w of h1 ? WORKLOADS : []) {
         for (const c of live) {
           const { m, peakRssMb } = await bench.sampled(c.pid, () => bench.throughput(c.url!, w, args.seconds));
           bench.record(w.id, c.name, m);
           if (w.id === 'get256' && c.pid !== undefined) (bench.rssUnderLoad[c.name] ??= []).push(peakRssMb);
           progress(round, w.id, c.name, m, w.id === 'get256' && c.pid !== undefined ? `  rss ${fmt(peakRssMb)} MB` : '');
+        }
+        bench.ratios(w.id, 'rps', round);
+      }
+      for (const w of H2_WORKLOADS) {
+        for (const c of live.filter((c) => bench.runsH2(c, w))) {
+          const { m } = await bench.sampled(bench.pidFor(c, w), () => bench.h2(c, w, args.seconds));
+          bench.record(w.id, c.name, m);
+          progress(round, w.id, c.name, m, Number.isFinite(m.cpuUsPerRequest) ? `  cpu ${fmt(m.cpuUsPerRequest!, 1)} us/req (${fmt(coreShare(m) * 100)}% of its core)` : '');
         }
         bench.ratios(w.id, 'rps', round);
       }
@@ -339,7 +415,9 @@ async function main(): Promise<void> {
     // The fixed rate: half of what the slowest balancer did at 64 connections, so all can hold it.
     const slowest = Math.min(...live.filter((c) => c.name !== 'direct').map((c) => median(bench.table.get64?.[c.name]?.runs.map((m) => m.rps) ?? [])).filter(Number.isFinite));
     const rate = args.rate ?? (Number.isFinite(slowest) ? Math.max(200, Math.floor((slowest * 0.5) / 250) * 250) : 1000);
-    if (tools.go) {
+    if (!h1) {
+      // --only h2
+    } else if (tools.go) {
       // More, shorter rounds than for throughput: a p99 is what a burst of background load hits first.
       const latencyRounds = args.rounds + 2;
       log(`latency: open loop at ${rate} req/s (${args.rate ? 'from --rate' : `half the slowest balancer's median small-GET rate, ${fmt(slowest)} req/s`}), ${latencyRounds} rounds x ${args.latencySeconds}s`);
@@ -353,6 +431,42 @@ async function main(): Promise<void> {
       }
     } else {
       log('latency: MISSING (the open-loop generator needs go)');
+    }
+
+    // gRPC at a fixed rate: half of what the grpc-go client got through the slowest balancer in
+    // closed loop (the check above), the same client as here. CPU time per call is sampled too: at a
+    // fixed rate there is less to batch per event-loop turn, so a call may cost more than in closed loop.
+    const slowestGrpc = Math.min(...live.filter((c) => c.name !== 'direct').map((c) => grpcChecks[c.name]?.rps ?? NaN).filter(Number.isFinite));
+    const grpcRate = args.grpcRate ?? (Number.isFinite(slowestGrpc) ? Math.max(200, Math.floor((slowestGrpc * 0.5) / 250) * 250) : 1000);
+    if (tools.grpc && bench.grpcBackends) {
+      const latencyRounds = args.rounds + 2;
+      log(`gRPC latency: open loop at ${grpcRate} calls/s (${args.grpcRate ? 'from --grpc-rate' : `half the grpc-go client's closed-loop rate through the slowest balancer, ${fmt(slowestGrpc)} calls/s`}), ${latencyRounds} rounds x ${args.latencySeconds}s`);
+      for (let round = 0; round < latencyRounds; round++) {
+        for (const c of live.filter((c) => bench.runsH2(c, GRPC_LATENCY))) {
+          const { m } = await bench.sampled(bench.pidFor(c, GRPC_LATENCY), () => grpcload(tools.grpc!.load, pin.load, c.grpc!.target, GRPC_LATENCY, args.latencySeconds, grpcRate));
+          bench.record(GRPC_LATENCY.id, c.name, m);
+          const cpu = Number.isFinite(m.cpuUsPerRequest) ? `  cpu ${fmt(m.cpuUsPerRequest!, 1)} us/call (${fmt(coreShare(m) * 100)}% of its core)` : '';
+          progress(round, 'grpc-lat', c.name, m, `  p99.9 ${fmt(m.p999Ms, 2)} ms${m.late ? `  late ${m.late}` : ''}${cpu}`);
+        }
+        bench.ratios(GRPC_LATENCY.id, 'p99Ms', round);
+      }
+    } else {
+      log('gRPC latency: MISSING (the gRPC peers need go)');
+    }
+    const grpcDistribution = Object.fromEntries(Object.entries(bench.grpcCalls).map(([name, calls]) => [name, calls]));
+    for (const c of contenders) if (c.grpc?.proc && c.grpc.proc !== c.proc) await stopProcess(c.grpc.proc);
+    await bench.grpcBackends?.stop();
+
+    if (!h1) {
+      for (const c of live) if (c.proc) await stopProcess(c.proc);
+      await backends.stop();
+      const results = summarise(bench, {
+        args, startedAt, load0, load1: loadavg(), tools, contenders, rate, grpcRate, backendsKind: backends.kind,
+        idleRssMb: idle?.rssMb ?? NaN, hwmMb: NaN, readyRuns: [], variants: [], grpcChecks, grpcDistribution,
+      });
+      printTable(results);
+      writeResults(args.out, results);
+      return;
     }
 
     // RSS at 256 connections on a fresh sluice that sees only small GETs: the in-run number above
@@ -418,20 +532,29 @@ async function main(): Promise<void> {
 
     const load1 = loadavg();
     const results = summarise(bench, {
-      args, startedAt, load0, load1, tools, contenders, rate, backendsKind: backends.kind,
+      args, startedAt, load0, load1, tools, contenders, rate, grpcRate, backendsKind: backends.kind,
       idleRssMb: idle?.rssMb ?? NaN, hwmMb: sluiceHwm, readyRuns,
       fresh: { idleRssMb: freshIdle, peakRssMb: freshLoad.peakRssMb, hwmMb: freshHwm, seconds: rssSeconds, rps: freshLoad.m.rps }, variants: variants.map((v) => ({ name: v.name, title: v.title })),
-      footprint,
+      footprint, grpcChecks, grpcDistribution,
     });
     printTable(results);
-    mkdirSync(dirname(args.out), { recursive: true });
-    writeFileSync(args.out, `${JSON.stringify(results, null, 2)}\n`);
-    const svg = args.out.replace(/\.json$/, '.svg');
-    writeFileSync(svg, renderChart(results));
-    log(`\nwrote ${relative(process.cwd(), args.out)} and ${relative(process.cwd(), svg)}`);
+    writeResults(args.out, results);
   } finally {
     cleanup();
   }
+}
+
+function writeResults(out: string, results: Results): void {
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(out, `${JSON.stringify(results, null, 2)}\n`);
+  const svg = out.replace(/\.json$/, '.svg');
+  writeFileSync(svg, renderChart(results));
+  log(`\nwrote ${relative(process.cwd(), out)} and ${relative(process.cwd(), svg)}`);
+}
+
+/** The share of one core a contender used during a run (CPU time per request x request rate). */
+function coreShare(m: { cpuUsPerRequest?: number; rps: number }): number {
+  return ((m.cpuUsPerRequest ?? NaN) * m.rps) / 1e6;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -442,16 +565,21 @@ export interface ContenderSummary {
   description: string;
   missing?: string;
   /** Medians per workload id. */
-  workloads: Record<string, { rps: number; mbps: number; p50Ms: number; p99Ms: number; p999Ms: number; bad: number; ratioToSluice: number; cpuUsPerRequest: number; peakRssMb: number; rounds: number[] } | undefined>;
+  workloads: Record<string, { rps: number; mbps: number; p50Ms: number; p99Ms: number; p999Ms: number; bad: number; ratioToSluice: number; cpuUsPerRequest: number; coreShare: number; peakRssMb: number; rounds: number[] } | undefined>;
   rssUnderLoadMb?: number;
 }
 
 export interface Results {
   date: string;
   quick: boolean;
+  /** `h2` for `--only h2`: no HTTP/1.1 workloads, variants or footprint in this file. */
+  only?: 'h2';
   machine: { nproc: number; cpu: string; kernel: string; memoryGb: number; loadAverageStart: number[]; loadAverageEnd: number[] };
   versions: Record<string, string>;
-  settings: { rounds: number; latencyRounds: number; variantRounds: number; secondsPerRun: number; latencySecondsPerRun: number; rate: number; pinning: string; loadGenerator: string; latencyGenerator: string; backends: string };
+  settings: {
+    rounds: number; latencyRounds: number; variantRounds: number; secondsPerRun: number; latencySecondsPerRun: number; rate: number; pinning: string; loadGenerator: string; latencyGenerator: string; backends: string;
+    h2Generator: string; grpcGenerator: string; grpcLatencyGenerator: string; grpcRate: number; grpcBackends: string;
+  };
   workloads: { id: string; title: string; metric: string }[];
   contenders: ContenderSummary[];
   sluice: {
@@ -460,24 +588,40 @@ export interface Results {
     rssUnderLoadMb: number;
     hwmMb: number;
     /** A fresh sluice under small GETs at 256 connections only (the RSS target's condition). */
-    rss256: SummaryInput['fresh'];
+    rss256: NonNullable<SummaryInput['fresh']>;
     startToReadyMs: { median: number; runs: number[] };
     costs: { name: string; title: string; rps: number; baseRps: number; costPercent: number; ratios: number[]; cpuUsPerRequest: number; baseCpuUsPerRequest: number }[];
   };
   /** Memory and start-up against the issue-10 targets, peers beside (bench/footprint.ts). */
   footprint?: FootprintResult;
+  grpc: {
+    /** The grpc-go client in closed loop through each contender before the rounds (it fails calls without trailers; its rate sets the fixed gRPC rate). */
+    checks: Record<string, { calls: number; rps: number; failed: number; error?: string }>;
+    /** Calls each gRPC backend port answered during a contender's gRPC throughput rounds. */
+    distribution: Record<string, Record<string, number>>;
+  };
   targets: { target: string; value: string; met: boolean | null }[];
 }
 
 interface SummaryInput {
-  args: Args; startedAt: Date; load0: number[]; load1: number[]; tools: Tools; contenders: Contender[]; rate: number; backendsKind: string;
+  args: Args; startedAt: Date; load0: number[]; load1: number[]; tools: Tools; contenders: Contender[]; rate: number; grpcRate: number; backendsKind: string;
   idleRssMb: number; hwmMb: number; readyRuns: number[]; variants: { name: string; title: string }[];
-  fresh: { idleRssMb: number; peakRssMb: number; hwmMb: number; seconds: number; rps: number };
-  footprint: FootprintResult;
+  fresh?: { idleRssMb: number; peakRssMb: number; hwmMb: number; seconds: number; rps: number };
+  footprint?: FootprintResult;
+  grpcChecks: Results['grpc']['checks'];
+  grpcDistribution: Results['grpc']['distribution'];
+}
+
+/** max/min of the calls per backend, minus 1 (0 = perfectly even); NaN without calls. */
+function spread(calls: Record<string, number> | undefined): number {
+  const v = Object.values(calls ?? {});
+  if (v.length === 0 || Math.max(...v) === 0) return NaN;
+  return Math.max(...v) / Math.min(...v) - 1;
 }
 
 function summarise(bench: Bench, s: SummaryInput): Results {
-  const ids = [...WORKLOADS.map((w) => w.id), LATENCY.id];
+  const ids = [...WORKLOADS.map((w) => w.id), LATENCY.id, ...H2_WORKLOADS.map((w) => w.id), GRPC_LATENCY.id];
+  const latencyIds = [LATENCY.id, GRPC_LATENCY.id];
   const contenders: ContenderSummary[] = s.contenders.map((c) => {
     const workloads: ContenderSummary['workloads'] = {};
     for (const id of ids) {
@@ -489,8 +633,9 @@ function summarise(bench: Bench, s: SummaryInput): Results {
         bad: series.runs.reduce((sum, m) => sum + (Number.isFinite(m.bad) ? m.bad : 0), 0),
         ratioToSluice: median(series.ratios),
         cpuUsPerRequest: pick('cpuUsPerRequest'),
+        coreShare: median(series.runs.map(coreShare)),
         peakRssMb: maxOf(series.runs.map((m) => m.peakRssMb ?? NaN)),
-        rounds: series.runs.map((m) => (id === LATENCY.id ? m.p99Ms : m.rps)),
+        rounds: series.runs.map((m) => (latencyIds.includes(id) ? m.p99Ms : m.rps)),
       };
     }
     const rss = bench.rssUnderLoad[c.name];
@@ -509,14 +654,34 @@ function summarise(bench: Bench, s: SummaryInput): Results {
   const ratioOf = (name: string, id: string): number => contenders.find((c) => c.name === name)?.workloads[id]?.ratioToSluice ?? NaN;
   const inverse = (r: number): number => 1 / r;
   const rssLoad = sluice.rssUnderLoadMb ?? NaN;
-  const rssFresh = s.fresh.peakRssMb;
+  const rssFresh = s.fresh?.peakRssMb ?? NaN;
   const check = (value: number, ok: (v: number) => boolean): boolean | null => (Number.isFinite(value) ? ok(value) : null);
   const costOf = (name: string): number => costs.find((c) => c.name === name)?.costPercent ?? NaN;
   const sluiceBad = sluice.workloads.get64?.bad ?? NaN;
   const vsHttpProxy = inverse(ratioOf('http-proxy', 'get64'));
   const vsHaproxy = inverse(ratioOf('haproxy', 'get64'));
   const p99VsHaproxy = inverse(ratioOf('haproxy', LATENCY.id));
-  const targets = [
+  // HTTP/2: sluice over HAProxy (the issue's targets), and the same from CPU time per request, which
+  // stays fair when the load core, not HAProxy, was the limit (HAProxy below ~90% of its core).
+  const haproxy = contenders.find((c) => c.name === 'haproxy');
+  const h2Target = (id: string, title: string, min: number): Results['targets'][number] => {
+    const ratio = inverse(ratioOf('haproxy', id));
+    const cpuRatio = (haproxy?.workloads[id]?.cpuUsPerRequest ?? NaN) / (sluice.workloads[id]?.cpuUsPerRequest ?? NaN);
+    const share = haproxy?.workloads[id]?.coreShare ?? NaN;
+    const capped = Number.isFinite(share) && share < 0.9 ? `; HAProxy used only ${fmt(share * 100)}% of its core, so the load side capped it` : '';
+    return { target: `${title}: sluice >= ${min}x HAProxy (1 thread) rps`, value: `${fmt(ratio, 2)}x (by CPU time per request: ${fmt(cpuRatio, 2)}x${capped})`, met: check(ratio, (v) => v >= min) };
+  };
+  const grpcP99 = inverse(ratioOf('haproxy', GRPC_LATENCY.id));
+  const grpcSpread = spread(s.grpcDistribution.sluice);
+  const sluiceH2Bad = [H2C_GET.id, GRPC_UNARY.id, GRPC_LATENCY.id].reduce((sum, id) => sum + (sluice.workloads[id]?.bad ?? 0), 0) + (s.grpcChecks.sluice?.failed ?? 0);
+  const h2Targets = [
+    h2Target(H2C_GET.id, 'h2c GET, 4 conns x 16 streams, HTTP/1.1 out', 0.4),
+    h2Target(GRPC_UNARY.id, 'gRPC unary, h2c both sides', 0.5),
+    { target: `gRPC p99 at ${s.grpcRate} calls/s: sluice within 2x HAProxy`, value: `${fmt(grpcP99, 2)}x`, met: check(grpcP99, (v) => v <= 2) },
+    { target: 'gRPC calls spread evenly by sluice over 3 backends (max/min - 1 <= 10%)', value: `${fmt(grpcSpread * 100, 1)}% (${Object.values(s.grpcDistribution.sluice ?? {}).map((n) => fmt(n)).join(' / ')})`, met: check(grpcSpread, (v) => v <= 0.1) },
+    { target: 'h2c and gRPC: no failed requests or calls through sluice', value: `${fmt(sluiceH2Bad)} bad`, met: sluice.workloads[H2C_GET.id] || sluice.workloads[GRPC_UNARY.id] ? sluiceH2Bad === 0 : null },
+  ];
+  const targets = s.args.only === 'h2' ? h2Targets : [
     { target: 'small GET @64: sluice >= 1.5x http-proxy rps', value: `${fmt(vsHttpProxy, 2)}x`, met: check(vsHttpProxy, (v) => v >= 1.5) },
     { target: 'small GET @64: sluice >= 0.5x HAProxy (1 thread) rps', value: `${fmt(vsHaproxy, 2)}x`, met: check(vsHaproxy, (v) => v >= 0.5) },
     { target: 'small GET @64: no non-2xx from sluice', value: `${fmt(sluiceBad)} bad`, met: check(sluiceBad, (v) => v === 0) },
@@ -524,29 +689,88 @@ function summarise(bench: Bench, s: SummaryInput): Results {
     { target: 'health checks every 100ms cost < 5%', value: `${fmt(costOf('health-100ms'), 1)}%`, met: check(costOf('health-100ms'), (v) => v < 5) },
     { target: '100 backends cost < 5% vs 3', value: `${fmt(costOf('100-backends'), 1)}%`, met: check(costOf('100-backends'), (v) => v < 5) },
     { target: 'RSS < 150 MB at 256 connections (fresh sluice, small GETs)', value: `${fmt(rssFresh, 1)} MB`, met: check(rssFresh, (v) => v < 150) },
-    ...footprintTargets(s.footprint),
+    ...(s.footprint ? footprintTargets(s.footprint) : []),
+    ...h2Targets,
   ];
   const cpu = cpus();
   return {
     date: s.startedAt.toISOString(),
     quick: s.args.quick,
+    ...(s.args.only ? { only: s.args.only } : {}),
     machine: machine(s.load0, s.load1),
     versions: versions(s.tools),
     settings: {
       rounds: s.args.rounds, latencyRounds: s.args.rounds + 2, variantRounds: s.args.rounds * 2, secondsPerRun: s.args.seconds, latencySecondsPerRun: s.args.latencySeconds, rate: s.rate,
       pinning: bench.pin.contender === undefined ? 'none' : `contenders: core ${bench.pin.contender}; load generator, backends, bench script: core ${bench.pin.load}`,
       loadGenerator: bench.generator, latencyGenerator: s.tools.go ? 'bench/peers/loadgen (Go, open loop, latency from scheduled send time)' : 'missing',
-      backends: s.backendsKind === 'nginx' ? 'one NGINX worker (master_process off), 100 ports' : 'one Go process, GOMAXPROCS=1, 100 ports',
+      backends: s.backendsKind === 'nginx' ? 'one NGINX worker (master_process off), 100 ports, and one h2c port' : 'one Go process, GOMAXPROCS=1, 100 ports (HTTP/1.1 and h2c on each)',
+      h2Generator: bench.h2Generator, grpcGenerator: bench.grpcGenerator,
+      grpcLatencyGenerator: s.tools.grpc ? 'bench/peers/grpc/load (grpc-go, open loop, latency from scheduled send time, at most 64 calls in flight)' : 'missing',
+      grpcRate: s.grpcRate,
+      grpcBackends: s.tools.grpc ? 'one grpc-go process, GOMAXPROCS=1, 3 ports (grpc.testing.BenchmarkService/UnaryCall, 32-byte request and 38-byte response payloads)' : 'missing',
     },
-    workloads: [...WORKLOADS.map((w) => ({ id: w.id, title: w.title, metric: 'req/s' })), { id: LATENCY.id, title: `${LATENCY.title} (${s.rate} req/s)`, metric: 'p99 ms' }],
+    workloads: [
+      ...(s.args.only === 'h2' ? [] : [...WORKLOADS.map((w) => ({ id: w.id, title: w.title, metric: 'req/s' })), { id: LATENCY.id, title: `${LATENCY.title} (${s.rate} req/s)`, metric: 'p99 ms' }]),
+      ...H2_WORKLOADS.map((w) => ({ id: w.id, title: w.title, metric: 'req/s' })),
+      { id: GRPC_LATENCY.id, title: `${GRPC_LATENCY.title} (${s.grpcRate} calls/s)`, metric: 'p99 ms' },
+    ],
     contenders,
-    sluice: { idleRssMb: s.idleRssMb, rssUnderLoadMb: rssLoad, hwmMb: s.hwmMb, rss256: s.fresh, startToReadyMs: { median: median(s.readyRuns), runs: s.readyRuns }, costs },
+    sluice: { idleRssMb: s.idleRssMb, rssUnderLoadMb: rssLoad, hwmMb: s.hwmMb, rss256: s.fresh ?? { idleRssMb: NaN, peakRssMb: NaN, hwmMb: NaN, seconds: 0, rps: NaN }, startToReadyMs: { median: median(s.readyRuns), runs: s.readyRuns }, costs },
     footprint: s.footprint,
+    grpc: { checks: s.grpcChecks, distribution: s.grpcDistribution },
     targets,
   };
 }
 
 function printTable(r: Results): void {
+  if (r.only !== 'h2') printH1Table(r);
+  printH2Table(r);
+  log('\ntargets:');
+  for (const t of r.targets) log(`  ${t.met === null ? 'n/a ' : t.met ? 'MET ' : 'MISS'}  ${t.target}: ${t.value}`);
+  log(`\nload average: start ${r.machine.loadAverageStart.join(' ')}, end ${r.machine.loadAverageEnd.join(' ')}`);
+}
+
+function printRows(rows: string[][]): void {
+  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
+  log('');
+  for (const [i, row] of rows.entries()) {
+    log(row.map((cell, j) => (j === 0 ? cell.padEnd(widths[j]) : cell.padStart(widths[j]))).join('  '));
+    if (i === 0) log(widths.map((w) => '-'.repeat(w)).join('  '));
+  }
+}
+
+function printH2Table(r: Results): void {
+  const rows: string[][] = [['contender', 'h2c GET req/s (x sluice)', 'CPU us/req', 'core %', 'gRPC calls/s (x sluice)', 'CPU us/call', 'core %', `gRPC p50/p99/p99.9 ms @${r.settings.grpcRate}/s (p99 x sluice)`, 'CPU us/call (core %)', 'bad']];
+  const ids = [H2C_GET.id, GRPC_UNARY.id, GRPC_LATENCY.id];
+  for (const c of r.contenders) {
+    if (c.missing) {
+      rows.push([c.name, `MISSING: ${c.missing}`, '', '', '', '', '', '', '', '']);
+      continue;
+    }
+    if (ids.every((id) => !c.workloads[id])) continue;
+    const tput = (id: string): string[] => {
+      const w = c.workloads[id];
+      return w ? [`${fmt(w.rps)} (${fmt(w.ratioToSluice, 2)})`, fmt(w.cpuUsPerRequest, 1), fmt(w.coreShare * 100)] : ['-', '-', '-'];
+    };
+    const l = c.workloads[GRPC_LATENCY.id];
+    const bad = ids.reduce((sum, id) => sum + (c.workloads[id]?.bad ?? 0), 0) + (r.grpc.checks[c.name]?.failed ?? 0);
+    rows.push([c.name, ...tput(H2C_GET.id), ...tput(GRPC_UNARY.id), l ? `${fmt(l.p50Ms, 2)} / ${fmt(l.p99Ms, 2)} / ${fmt(l.p999Ms, 2)} (${fmt(l.ratioToSluice, 2)})` : '-',
+      l && Number.isFinite(l.cpuUsPerRequest) ? `${fmt(l.cpuUsPerRequest, 1)} (${fmt(l.coreShare * 100)}%)` : '-', fmt(bad)]);
+  }
+  log(`\nHTTP/2 (${H2C_GET.connections} connections x ${H2C_GET.streams} streams; h2c GET: ${r.settings.h2Generator}; gRPC: ${r.settings.grpcGenerator})`);
+  printRows(rows);
+  log(`medians of ${r.settings.rounds} interleaved rounds (gRPC latency: ${r.settings.latencyRounds}); core %: the contender's CPU time over the run's wall time`);
+  const checks = Object.entries(r.grpc.checks);
+  if (checks.length > 0) log(`gRPC check (grpc-go client, closed loop, 4 x 16, trailers required): ${checks.map(([name, k]) => `${name} ${fmt(k.rps)} calls/s, ${fmt(k.failed)} failed`).join('; ')}`);
+  for (const [name, calls] of Object.entries(r.grpc.distribution)) {
+    const v = Object.values(calls);
+    if (v.length === 0) continue;
+    const total = v.reduce((a, b) => a + b, 0);
+    log(`gRPC calls per backend, ${name.padEnd(8)}: ${Object.entries(calls).map(([port, n]) => `:${port} ${fmt(n)} (${fmt((n / total) * 100, 1)}%)`).join(', ')}`);
+  }
+}
+
+function printH1Table(r: Results): void {
   const cols = ['get64', 'get256', 'big', 'post64k'];
   const rows: string[][] = [['contender', 'GET @64 req/s (x sluice)', 'CPU us/req', 'GET @256', '1 MiB', 'POST 64K', `p50/p99/p99.9 ms @${r.settings.rate}/s (p99 x sluice)`, 'RSS@256 MB*', 'bad']];
   for (const c of r.contenders) {
@@ -562,12 +786,7 @@ function printTable(r: Results): void {
     const bad = cols.concat('latency').reduce((sum, id) => sum + (c.workloads[id]?.bad ?? 0), 0);
     rows.push([c.name, cell('get64'), fmt(c.workloads.get64?.cpuUsPerRequest ?? NaN, 1), ...cols.slice(1).map(cell), l ? `${fmt(l.p50Ms, 2)} / ${fmt(l.p99Ms, 2)} / ${fmt(l.p999Ms, 2)} (${fmt(l.ratioToSluice, 2)})` : '-', fmt(c.rssUnderLoadMb ?? NaN, 0), fmt(bad)]);
   }
-  const widths = rows[0].map((_, i) => Math.max(...rows.map((row) => row[i].length)));
-  log('');
-  for (const [i, row] of rows.entries()) {
-    log(row.map((cell, j) => (j === 0 ? cell.padEnd(widths[j]) : cell.padStart(widths[j]))).join('  '));
-    if (i === 0) log(widths.map((w) => '-'.repeat(w)).join('  '));
-  }
+  printRows(rows);
   log(`\nmedians of ${r.settings.rounds} interleaved rounds; (x sluice) = median of per-round ratios to sluice; CPU us/req: the contender's CPU time per request`);
   log('* peak VmRSS sampled during the GET @256 runs, after every workload has run at least once (warm-up)');
   const s = r.sluice;
@@ -576,9 +795,6 @@ function printTable(r: Results): void {
   log(`sluice start-to-ready (spawn to /readyz 200): ${fmt(s.startToReadyMs.median)} ms (median of ${s.startToReadyMs.runs.length})`);
   for (const c of s.costs) log(`sluice cost of ${c.title}: ${fmt(c.costPercent, 1)}% (${fmt(c.rps)} vs ${fmt(c.baseRps)} req/s; CPU ${fmt(c.cpuUsPerRequest, 1)} vs ${fmt(c.baseCpuUsPerRequest, 1)} us/request)`);
   if (r.footprint) printFootprint(r.footprint, []);
-  log('\ntargets:');
-  for (const t of r.targets) log(`  ${t.met === null ? 'n/a ' : t.met ? 'MET ' : 'MISS'}  ${t.target}: ${t.value}`);
-  log(`\nload average: start ${r.machine.loadAverageStart.join(' ')}, end ${r.machine.loadAverageEnd.join(' ')}`);
 }
 
 function machine(load0: number[], load1: number[]): Results['machine'] {

@@ -58,38 +58,49 @@ function panel(x: number, y: number, w: number, title: string, bars: Bar[]): str
 }
 
 export function renderChart(r: Results): string {
-  const n = r.contenders.length;
-  const panelH = 14 + n * (BAR_H + GAP) + 30;
   const half = (WIDTH - 60) / 2;
-  const rpsBars: Bar[] = r.contenders.map((c) => {
-    const w = c.workloads.get64;
-    const ratio = c.name === 'sluice' ? '' : ` (${num(w?.ratioToSluice ?? NaN, 2)}x)`;
-    return { name: c.name, value: w?.rps ?? NaN, label: `${num(w?.rps ?? NaN)}${ratio}`, missing: c.missing };
-  });
-  const p99Bars: Bar[] = r.contenders.map((c) => {
-    const w = c.workloads.latency;
-    return { name: c.name, value: w?.p99Ms ?? NaN, label: `${num(w?.p99Ms ?? NaN, 2)} ms`, missing: c.missing };
-  });
-  const bigBars: Bar[] = r.contenders.map((c) => ({ name: c.name, value: c.workloads.big?.rps ?? NaN, label: num(c.workloads.big?.rps ?? NaN), missing: c.missing }));
-  const postBars: Bar[] = r.contenders.map((c) => ({ name: c.name, value: c.workloads.post64k?.rps ?? NaN, label: num(c.workloads.post64k?.rps ?? NaN), missing: c.missing }));
+  // HTTP/2 panels (h2) leave out the contenders that do not speak it.
+  const bars = (id: string, value: 'rps' | 'p99Ms', ratio: boolean, h2 = false): Bar[] => r.contenders
+    .filter((c) => !h2 || c.missing || c.workloads[id])
+    .map((c) => {
+      const w = c.workloads[id];
+      const v = w?.[value] ?? NaN;
+      const label = value === 'p99Ms' ? `${num(v, 2)} ms` : `${num(v)}${ratio && c.name !== 'sluice' ? ` (${num(w?.ratioToSluice ?? NaN, 2)}x)` : ''}`;
+      return { name: c.name, value: v, label, missing: c.missing };
+    });
+  const panels: { title: string; bars: Bar[] }[] = [];
+  if (r.only !== 'h2') {
+    panels.push(
+      { title: 'small GET, 64 conns: req/s (x sluice), higher is better', bars: bars('get64', 'rps', true) },
+      { title: `p99 ms at ${num(r.settings.rate)} req/s (open loop), lower is better`, bars: bars('latency', 'p99Ms', false) },
+      { title: '1 MiB response, 8 connections: req/s', bars: bars('big', 'rps', false) },
+      { title: 'POST 64 KiB, 32 connections: req/s', bars: bars('post64k', 'rps', false) },
+    );
+  }
+  const has = (id: string): boolean => r.contenders.some((c) => c.workloads[id]);
+  if (has('h2c-get')) panels.push({ title: 'h2c GET, 4 conns x 16 streams: req/s (x sluice)', bars: bars('h2c-get', 'rps', true, true) });
+  if (has('grpc-unary')) panels.push({ title: 'gRPC unary, h2c both sides, 4 x 16: calls/s (x sluice)', bars: bars('grpc-unary', 'rps', true, true) });
+  if (has('grpc-latency')) panels.push({ title: `gRPC p99 ms at ${num(r.settings.grpcRate)} calls/s (open loop)`, bars: bars('grpc-latency', 'p99Ms', false, true) });
+  const panelH = (p: { bars: Bar[] }): number => 14 + p.bars.length * (BAR_H + GAP) + 30;
+  const rowHeights: number[] = [];
+  for (let i = 0; i < panels.length; i += 2) rowHeights.push(Math.max(panelH(panels[i]), panels[i + 1] ? panelH(panels[i + 1]) : 0));
+  const rowTop = (row: number): number => 60 + rowHeights.slice(0, row).reduce((a, b) => a + b, 0);
+  const plotsH = rowHeights.reduce((a, b) => a + b, 0);
   const s = r.sluice;
   const footer = [
-    `${r.date.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (quick run)' : ''} - ${r.machine.nproc} x ${r.machine.cpu}, Linux ${r.machine.kernel}, load avg at start ${r.machine.loadAverageStart.join(' ')}`,
-    `node ${r.versions.node}, sluice ${r.versions.sluice} (${r.versions.commit}), undici ${r.versions.undici}, http-proxy ${r.versions['http-proxy']}; ${r.versions.haproxy}; ${r.versions.nginx}; ${r.versions.go}; ${r.versions.wrk}`,
+    `${r.date.slice(0, 16).replace('T', ' ')} UTC${r.quick ? ' (quick run)' : ''}${r.only ? ` (--only ${r.only})` : ''} - ${r.machine.nproc} x ${r.machine.cpu}, Linux ${r.machine.kernel}, load avg at start ${r.machine.loadAverageStart.join(' ')}`,
+    `node ${r.versions.node}, sluice ${r.versions.sluice} (${r.versions.commit}), undici ${r.versions.undici}, http-proxy ${r.versions['http-proxy']}; ${r.versions.haproxy}; ${r.versions.nginx}; ${r.versions.go}; ${r.versions.wrk}; ${r.versions.h2load}; grpc-go ${r.versions['grpc-go']}`,
     `medians of ${r.settings.rounds} interleaved rounds, ${r.settings.secondsPerRun}s per run; each contender one process/thread/worker; ${r.settings.pinning}; backends: ${r.settings.backends}`,
-    `sluice: idle RSS ${num(s.idleRssMb)} MB, ${num(s.rss256.peakRssMb)} MB at 256 connections (fresh process), start-to-ready ${num(s.startToReadyMs.median)} ms; cost of ${s.costs.map((c) => `${c.name} ${num(c.costPercent, 1)}%`).join(', ')}`,
+    ...(r.only === 'h2' ? [] : [`sluice: idle RSS ${num(s.idleRssMb)} MB, ${num(s.rss256.peakRssMb)} MB at 256 connections (fresh process), start-to-ready ${num(s.startToReadyMs.median)} ms; cost of ${s.costs.map((c) => `${c.name} ${num(c.costPercent, 1)}%`).join(', ')}`]),
   ];
   const lines = footer.flatMap((line) => wrap(line, 150));
-  const height = 50 + panelH * 2 + lines.length * 16 + 10;
+  const height = 50 + plotsH + lines.length * 16 + 10;
   const body = [
     `<svg xmlns="http://www.w3.org/2000/svg" width="${WIDTH}" height="${height}" viewBox="0 0 ${WIDTH} ${height}" font-family="Helvetica, Arial, sans-serif">`,
     `<rect width="100%" height="100%" fill="#ffffff"/>`,
     `<text x="20" y="28" font-size="18" font-weight="bold">sluice benchmark: one core per contender</text>`,
-    panel(20, 60, half, 'small GET, 64 conns: req/s (x sluice), higher is better', rpsBars),
-    panel(40 + half, 60, half, `p99 ms at ${num(r.settings.rate)} req/s (open loop), lower is better`, p99Bars),
-    panel(20, 60 + panelH, half, '1 MiB response, 8 connections: req/s', bigBars),
-    panel(40 + half, 60 + panelH, half, 'POST 64 KiB, 32 connections: req/s', postBars),
-    ...lines.map((line, i) => `<text x="20" y="${50 + panelH * 2 + i * 16}" font-size="11" fill="#444">${esc(line)}</text>`),
+    ...panels.map((p, i) => panel(i % 2 === 0 ? 20 : 40 + half, rowTop(i >> 1), half, p.title, p.bars)),
+    ...lines.map((line, i) => `<text x="20" y="${50 + plotsH + i * 16}" font-size="11" fill="#444">${esc(line)}</text>`),
     '</svg>',
     '',
   ];

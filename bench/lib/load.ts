@@ -1,7 +1,9 @@
 // Load generators: wrk (closed loop, throughput) when installed, else the Go loadgen in closed
-// mode; the Go loadgen in open mode for latency at a fixed request rate.
+// mode; the Go loadgen in open mode for latency at a fixed request rate. HTTP/2: h2load (closed
+// loop, h2c prior knowledge; small GETs, and gRPC unary calls as POSTs of one gRPC frame), and
+// bench/peers/grpc/load (grpc-go) for gRPC at a fixed rate and as the fallback without h2load.
 
-import { writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { pinned, run } from './procs.ts';
 
@@ -12,6 +14,10 @@ export interface Workload {
   connections: number;
   method?: 'GET' | 'POST';
   bodyBytes?: number;
+  /** HTTP/2: concurrent streams per connection (h2load -m); `connections` is then h2load -c. */
+  streams?: number;
+  /** A gRPC unary call (grpc.testing.BenchmarkService/UnaryCall) instead of a GET of `path`. */
+  grpc?: boolean;
 }
 
 export interface Measurement {
@@ -91,6 +97,107 @@ export async function loadgen(binary: string, core: string | undefined, url: str
     rps: r.rps, mbps: r.bytes / r.durationS / 1e6, requests: r.requests, bad,
     p50Ms: r.p50Ms, p99Ms: r.p99Ms, p999Ms: r.p999Ms, late: r.late, targetRate: r.targetRate,
     ...(bad > 0 ? { error: `non-2xx: ${r.non2xx}, errors: ${r.errors}${r.firstError ? ` (first: ${r.firstError})` : ''}` } : {}),
+  };
+}
+
+/** The gRPC call both generators make: grpc.testing.BenchmarkService/UnaryCall, small messages. */
+export const GRPC_CALL = { path: '/grpc.testing.BenchmarkService/UnaryCall', requestBytes: 32, responseBytes: 38 };
+
+/** SimpleRequest{response_size, payload{body}} in a gRPC length-prefixed frame (sizes < 120 bytes). */
+function grpcRequestFrame(): Buffer {
+  const payload = Buffer.concat([Buffer.from([0x12, GRPC_CALL.requestBytes]), Buffer.alloc(GRPC_CALL.requestBytes)]);
+  const message = Buffer.concat([Buffer.from([0x10, GRPC_CALL.responseBytes, 0x1a, payload.length]), payload]);
+  const prefix = Buffer.alloc(5);
+  prefix.writeUInt32BE(message.length, 1);
+  return Buffer.concat([prefix, message]);
+}
+
+/** Bytes of the one DATA payload of a successful response: 5-byte prefix + SimpleResponse{payload{body}}. */
+const GRPC_RESPONSE_DATA_BYTES = 5 + 2 + 2 + GRPC_CALL.responseBytes;
+
+/**
+ * h2load, one thread, h2c with prior knowledge, for `seconds` (-D). Percentiles come from its
+ * per-request log (h2load prints only min/mean/max). For gRPC it POSTs one gRPC frame with
+ * `content-type: application/grpc` and `te: trailers`; h2load does not read trailers, so a call
+ * counts as good only if its response carried the whole response message: the DATA bytes must be
+ * succeeded x the message's frame size (an error answered by a proxy itself is trailers-only, with
+ * no DATA). That trailers pass at all is checked with the grpc-go client (bench/run.ts).
+ */
+export async function h2load(dir: string, core: string | undefined, url: string, workload: Workload, seconds: number): Promise<Measurement> {
+  const log = join(dir, `h2load-${workload.id}.log`);
+  rmSync(log, { force: true });
+  const grpc: string[] = [];
+  if (workload.grpc) {
+    const body = join(dir, 'grpc-request.bin');
+    writeFileSync(body, grpcRequestFrame());
+    grpc.push('-d', body, '-H', 'content-type: application/grpc', '-H', 'te: trailers');
+  }
+  const argv = pinned(core, ['h2load', '-t1', `-c${workload.connections}`, `-m${workload.streams ?? 1}`, '-D', String(seconds), `--log-file=${log}`, ...grpc, url + (workload.grpc ? GRPC_CALL.path : workload.path)]);
+  const out = await run(argv, (seconds + 30) * 1000);
+  const finished = /finished in ([\d.]+)s, ([\d.]+) req\/s/.exec(out.stdout);
+  const requests = /requests: (\d+) total, (\d+) started, (\d+) done, (\d+) succeeded, (\d+) failed, (\d+) errored, (\d+) timeout/.exec(out.stdout);
+  const data = /traffic: .*?, [^,]*\((\d+)\) data/.exec(out.stdout);
+  if (!finished || !requests || !data) {
+    rmSync(log, { force: true });
+    return failed(`h2load failed (${out.code}): ${(out.stderr.trim() || out.stdout.trim()).split('\n').slice(-3).join(' / ')}`);
+  }
+  const [done, succeeded, timeout] = [Number(requests[3]), Number(requests[4]), Number(requests[7])];
+  const dataBytes = Number(data[1]);
+  const secs = Number(finished[1]);
+  const latencies = latenciesFromLog(log);
+  rmSync(log, { force: true });
+  const pct = (p: number): number => (latencies.length === 0 ? NaN : latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))] / 1000);
+  // gRPC: successes whose response message did not arrive (proxy-made errors are trailers-only).
+  const withoutMessage = workload.grpc ? Math.max(0, succeeded - Math.floor(dataBytes / GRPC_RESPONSE_DATA_BYTES)) : 0;
+  const bad = done - succeeded + timeout + withoutMessage;
+  return {
+    rps: done / secs, mbps: dataBytes / secs / 1e6, requests: done, bad,
+    p50Ms: pct(0.5), p99Ms: pct(0.99), p999Ms: pct(0.999),
+    ...(bad > 0 ? { error: `not 2xx/failed: ${done - succeeded}, timeout: ${timeout}${workload.grpc ? `, 2xx without a response message: ${withoutMessage}` : ''}` } : {}),
+  };
+}
+
+/** Durations (µs, third column) of an h2load --log-file, sorted. */
+function latenciesFromLog(file: string): Float64Array {
+  let text: string;
+  try {
+    text = readFileSync(file, 'latin1');
+  } catch {
+    return new Float64Array(0);
+  }
+  const values: number[] = [];
+  let start = 0;
+  for (;;) {
+    const end = text.indexOf('\n', start);
+    if (end < 0) break;
+    const tab = text.lastIndexOf('\t', end);
+    if (tab > start) values.push(Number(text.slice(tab + 1, end)));
+    start = end + 1;
+  }
+  return Float64Array.from(values).sort();
+}
+
+interface GrpcloadResult {
+  durationS: number; requests: number; ok: number; errors: number; late: number; rps: number;
+  bytes: number; p50Ms: number; p99Ms: number; p999Ms: number; targetRate?: number; codes: Record<string, number>; firstError?: string;
+}
+
+/** bench/peers/grpc/load (grpc-go): closed loop (conns x streams in flight), or open at `rate` calls/s. */
+export async function grpcload(binary: string, core: string | undefined, target: string, workload: Workload, seconds: number, rate?: number): Promise<Measurement> {
+  const argv = pinned(core, [binary, '-target', target, '-d', `${seconds}s`, '-conns', String(workload.connections), '-streams', String(workload.streams ?? 1),
+    '-req', String(GRPC_CALL.requestBytes), '-resp', String(GRPC_CALL.responseBytes),
+    ...(rate === undefined ? ['-mode', 'closed'] : ['-mode', 'open', '-rate', String(rate)])]);
+  const out = await run(argv, (seconds + 60) * 1000, { GOMAXPROCS: '1' });
+  let r: GrpcloadResult;
+  try {
+    r = JSON.parse(out.stdout.trim()) as GrpcloadResult;
+  } catch {
+    return failed(`grpc load failed (${out.code}): ${out.stderr.trim()}`);
+  }
+  return {
+    rps: r.rps, mbps: r.bytes / r.durationS / 1e6, requests: r.requests, bad: r.errors,
+    p50Ms: r.p50Ms, p99Ms: r.p99Ms, p999Ms: r.p999Ms, late: r.late, targetRate: r.targetRate,
+    ...(r.errors > 0 ? { error: `gRPC errors: ${r.errors} ${JSON.stringify(r.codes)}${r.firstError ? ` (first: ${r.firstError})` : ''}` } : {}),
   };
 }
 

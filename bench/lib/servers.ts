@@ -5,7 +5,7 @@ import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, pinned, startProcess, stopProcess, waitForOk, type Started } from './procs.ts';
+import { freePort, freePorts, pinned, startProcess, stopProcess, waitForOk, type Started } from './procs.ts';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const SMALL_BODY = 'hello from a sluice benchmark backend\n';
@@ -14,14 +14,29 @@ export interface Tools {
   wrk: boolean;
   haproxy: boolean;
   nginx: boolean;
+  /** h2load (Debian nghttp2-client): the HTTP/2 and gRPC closed-loop load. */
+  h2load?: boolean;
   /** Built Go peers (bench/.build), or undefined when Go is absent or the build failed. */
   go: { backend: string; goproxy: string; loadgen: string } | undefined;
+  /** The gRPC peers (bench/peers/grpc, a module of its own), or undefined when they did not build. */
+  grpc?: { backend: string; load: string } | undefined;
 }
 
 export interface Backends {
   kind: 'nginx' | 'go';
   /** Every listening port; the first three are the standard pool. */
   ports: number[];
+  /** A port of the same process that speaks HTTP/2 with prior knowledge (h2c): `direct` for h2c. */
+  h2cPort: number;
+  stop(): Promise<void>;
+}
+
+/** One grpc-go process: a BenchmarkService + Health server per port, and per-port call counts. */
+export interface GrpcBackends {
+  ports: number[];
+  pid: number | undefined;
+  /** Calls answered so far, per port (GET /counts on the stats port). */
+  counts(): Promise<Record<string, number>>;
   stop(): Promise<void>;
 }
 
@@ -34,8 +49,11 @@ export async function startBackends(dir: string, count: number, tools: Tools, co
   }
   let proc: Started;
   let kind: Backends['kind'];
+  let h2cPort = ports[0];
   if (tools.nginx) {
     kind = 'nginx';
+    // NGINX speaks h2c only on a port of its own (HTTP/1.1 and h2c do not share a listen).
+    do h2cPort = await freePort(); while (ports.includes(h2cPort));
     const www = join(dir, 'www');
     mkdirSync(www, { recursive: true });
     writeFileSync(join(www, 'big'), Buffer.alloc(1 << 20, 'x'));
@@ -51,6 +69,12 @@ ${ports.map((p) => `    listen 127.0.0.1:${p} backlog=4096;`).join('\n')}
     location = /upload { return 200 "ok\\n"; }
     location / { return 200 ${JSON.stringify(SMALL_BODY)}; }
   }
+  server {
+    listen 127.0.0.1:${h2cPort} http2 backlog=4096;
+    root ${www};
+    location = /health { return 200 "ok\\n"; }
+    location / { return 200 ${JSON.stringify(SMALL_BODY)}; }
+  }
 }
 `);
     proc = startProcess(pinned(core, ['nginx', '-p', dir, '-c', conf, '-e', join(dir, 'backend-error.log')]), join(dir, 'backend.log'));
@@ -61,7 +85,21 @@ ${ports.map((p) => `    listen 127.0.0.1:${p} backlog=4096;`).join('\n')}
     throw new Error('no benchmark backend: neither nginx nor go is installed');
   }
   for (const port of [ports[0], ports[ports.length - 1]]) await waitForOk(`http://127.0.0.1:${port}/health`, 10_000, `${kind} backend`, proc);
-  return { kind, ports, stop: () => stopProcess(proc) };
+  return { kind, ports, h2cPort, stop: () => stopProcess(proc) };
+}
+
+/** The gRPC backends (bench/peers/grpc/backend, GOMAXPROCS=1) on the load core. */
+export async function startGrpcBackends(dir: string, count: number, binary: string, core: string | undefined): Promise<GrpcBackends> {
+  const [statsPort, ...ports] = await freePorts(count + 1);
+  const proc = startProcess(pinned(core, [binary, '-ports', ports.join(','), '-stats', String(statsPort)]), join(dir, 'grpc-backend.log'), { GOMAXPROCS: '1' });
+  const stats = `http://127.0.0.1:${statsPort}/counts`;
+  await waitForOk(stats, 10_000, 'gRPC backends', proc);
+  return {
+    ports,
+    pid: proc.child.pid,
+    counts: async () => (await (await fetch(stats, { signal: AbortSignal.timeout(5000) })).json()) as Record<string, number>,
+    stop: () => stopProcess(proc),
+  };
 }
 
 function nginxCommon(dir: string, name: string): string {
@@ -92,6 +130,17 @@ export interface Contender {
   url?: string;
   pid?: number;
   proc?: Started;
+  /** HTTP/2 with prior knowledge (h2c) in, HTTP/1.1 to the same backends; absent when it cannot. */
+  h2cUrl?: string;
+  /** gRPC, h2c both sides, to the gRPC backends: host:port and the process serving it. */
+  grpc?: { target: string; pid?: number; proc?: Started };
+}
+
+/** What the contenders balance for the HTTP/2 workloads (each absent when its tool is). */
+export interface H2Backends {
+  /** The backends' own h2c port (`direct` for h2c). */
+  h2cPort: number;
+  grpcPorts?: number[];
 }
 
 export interface SluiceOptions {
@@ -182,16 +231,47 @@ export async function waitAllHealthy(adminUrl: string, count: number, timeoutMs 
   }
 }
 
+/** sluice for gRPC: its own process (one pool per process), upstream h2c, gRPC health checks. */
+export async function startGrpcSluice(dir: string, name: string, ports: number[], core: string | undefined, options: SluiceOptions = {}): Promise<StartedSluice> {
+  const started = await startSluiceWith(dir, name, core, [
+    'upstream:',
+    '  protocol: h2c',
+    'healthCheck:',
+    '  type: grpc',
+    `accessLog: ${options.accessLog ?? false}`,
+    'backends:',
+    ...ports.map((p) => `  - url: http://127.0.0.1:${p}`),
+  ], options);
+  await waitAllHealthy(started.adminUrl, ports.length);
+  return started;
+}
+
 /** Starts every contender on the contender core; a missing tool yields a `missing` entry. */
-export async function startContenders(dir: string, backends: number[], tools: Tools, core: string | undefined): Promise<Contender[]> {
+export async function startContenders(dir: string, backends: number[], tools: Tools, core: string | undefined, h2?: H2Backends): Promise<Contender[]> {
   const urls = backends.map((p) => `http://127.0.0.1:${p}`);
+  const grpcPorts = h2?.grpcPorts;
   const contenders: Contender[] = [];
 
-  contenders.push({ name: 'direct', description: 'wrk straight to one backend (the ceiling)', url: urls[0] });
+  contenders.push({
+    name: 'direct', description: 'the load generator straight to one backend (the ceiling)', url: urls[0],
+    ...(h2 ? { h2cUrl: `http://127.0.0.1:${h2.h2cPort}` } : {}),
+    ...(grpcPorts ? { grpc: { target: `127.0.0.1:${grpcPorts[0]}` } } : {}),
+  });
 
   const sluice = await startSluice(dir, 'sluice', backends, core);
   await waitAllHealthy(sluice.adminUrl, backends.length);
-  contenders.push({ name: 'sluice', description: 'sluice, default config (round robin, 10s health checks, retries 2)', url: sluice.url, pid: sluice.proc.child.pid, proc: sluice.proc });
+  let sluiceGrpc: Contender['grpc'];
+  if (grpcPorts) {
+    const started = await startGrpcSluice(dir, 'sluice-grpc', grpcPorts, core);
+    sluiceGrpc = { target: new URL(started.url).host, pid: started.proc.child.pid, proc: started.proc };
+  }
+  contenders.push({
+    name: 'sluice', description: 'sluice, default config (round robin, 10s health checks, retries 2); for gRPC a second process with upstream.protocol h2c and gRPC health checks',
+    url: sluice.url, pid: sluice.proc.child.pid, proc: sluice.proc,
+    // HTTP/2 with prior knowledge shares the proxy port.
+    ...(h2 ? { h2cUrl: sluice.url } : {}),
+    ...(sluiceGrpc ? { grpc: sluiceGrpc } : {}),
+  });
 
   {
     const port = await freePort();
@@ -212,7 +292,7 @@ export async function startContenders(dir: string, backends: number[], tools: To
   }
 
   if (tools.haproxy) {
-    const port = await freePort();
+    const [port, h2cPort, grpcPort] = await freePorts(3);
     const conf = join(dir, 'haproxy.cfg');
     writeFileSync(conf, `global
   nbthread 1
@@ -229,20 +309,33 @@ defaults
 frontend fe
   bind 127.0.0.1:${port}
   default_backend be
-backend be
+${h2 ? `frontend fe_h2c
+  bind 127.0.0.1:${h2cPort} proto h2
+  default_backend be
+` : ''}${grpcPorts ? `frontend fe_grpc
+  bind 127.0.0.1:${grpcPort} proto h2
+  default_backend be_grpc
+backend be_grpc
+  balance roundrobin
+${grpcPorts.map((p, i) => `  server g${i} 127.0.0.1:${p} proto h2`).join('\n')}
+` : ''}backend be
   balance roundrobin
 ${backends.map((p, i) => `  server b${i} 127.0.0.1:${p}`).join('\n')}
 `);
     const proc = startProcess(pinned(core, ['haproxy', '-db', '-f', conf]), join(dir, 'haproxy.log'));
     const url = `http://127.0.0.1:${port}`;
     await waitForOk(url, 10_000, 'HAProxy', proc);
-    contenders.push({ name: 'haproxy', description: 'HAProxy, nbthread 1, roundrobin, http-reuse always', url, pid: proc.child.pid, proc });
+    contenders.push({
+      name: 'haproxy', description: 'HAProxy, nbthread 1, roundrobin, http-reuse always; h2c in: bind ... proto h2; gRPC: proto h2 on the servers too', url, pid: proc.child.pid, proc,
+      ...(h2 ? { h2cUrl: `http://127.0.0.1:${h2cPort}` } : {}),
+      ...(grpcPorts ? { grpc: { target: `127.0.0.1:${grpcPort}`, pid: proc.child.pid, proc } } : {}),
+    });
   } else {
     contenders.push({ name: 'haproxy', description: 'HAProxy, nbthread 1', missing: 'haproxy is not installed' });
   }
 
   if (tools.nginx) {
-    const port = await freePort();
+    const [port, h2cPort, grpcPort] = await freePorts(3);
     const conf = join(dir, 'proxy-nginx.conf');
     writeFileSync(conf, `${nginxCommon(dir, 'proxy')}
 http {
@@ -266,12 +359,42 @@ ${backends.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
       proxy_buffering off;
     }
   }
-}
+${h2 ? `  server {
+    listen 127.0.0.1:${h2cPort} http2 backlog=4096;
+    location / {
+      proxy_pass http://be;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_request_buffering off;
+      proxy_buffering off;
+    }
+  }
+` : ''}${grpcPorts ? `  upstream be_grpc {
+${grpcPorts.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
+    keepalive 1024;
+    keepalive_requests 10000000;
+    keepalive_timeout 120s;
+  }
+  server {
+    listen 127.0.0.1:${grpcPort} http2 backlog=4096;
+    location / {
+      grpc_pass grpc://be_grpc;
+      grpc_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+    }
+  }
+` : ''}}
 `);
     const proc = startProcess(pinned(core, ['nginx', '-p', dir, '-c', conf, '-e', join(dir, 'proxy-error.log')]), join(dir, 'proxy-nginx.log'));
     const url = `http://127.0.0.1:${port}`;
     await waitForOk(url, 10_000, 'NGINX proxy', proc);
-    contenders.push({ name: 'nginx', description: 'NGINX, worker_processes 1, round robin, upstream keepalive', url, pid: proc.child.pid, proc });
+    contenders.push({
+      name: 'nginx', description: 'NGINX, worker_processes 1, round robin, upstream keepalive; h2c in: listen ... http2; gRPC: grpc_pass', url, pid: proc.child.pid, proc,
+      ...(h2 ? { h2cUrl: `http://127.0.0.1:${h2cPort}` } : {}),
+      ...(grpcPorts ? { grpc: { target: `127.0.0.1:${grpcPort}`, pid: proc.child.pid, proc } } : {}),
+    });
   } else {
     contenders.push({ name: 'nginx', description: 'NGINX, worker_processes 1', missing: 'nginx is not installed' });
   }

@@ -1,5 +1,6 @@
 // A fast, cheap benchmark backend for machines without NGINX: one process (GOMAXPROCS as
 // given), N listeners, the same routes and bodies as the NGINX backend config in bench/run.ts.
+// Each listener speaks HTTP/1.1 and HTTP/2 with prior knowledge (h2c), like the NGINX h2c port.
 //   GET /        fixed small body        GET /health  "ok"
 //   GET /big     1 MiB body              POST /upload reads and discards the body, answers "ok"
 package main
@@ -48,7 +49,10 @@ func main() {
 			fmt.Fprintln(os.Stderr, err)
 			os.Exit(1)
 		}
-		go func() { errs <- (&http.Server{Handler: handler}).Serve(ln) }()
+		server := &http.Server{Handler: handler, Protocols: new(http.Protocols)}
+		server.Protocols.SetHTTP1(true)
+		server.Protocols.SetUnencryptedHTTP2(true)
+		go func() { errs <- server.Serve(ln) }()
 	}
 	fmt.Println("listening")
 	fmt.Fprintln(os.Stderr, <-errs)
