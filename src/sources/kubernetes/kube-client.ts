@@ -7,7 +7,10 @@ import { accessSync, existsSync, readFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { delimiter, join, resolve } from 'node:path';
 import { HttpMethod, KubeConfig, RequestContext } from './client-node-config.ts';
-import { Agent, request, type Dispatcher } from 'undici';
+// undici's Agent and request modules alone, not the package index (see src/pool/undici-modules.d.ts).
+import Agent from 'undici/lib/dispatcher/agent.js';
+import request from 'undici/lib/api/api-request.js';
+import type { Dispatcher } from 'undici';
 import { SluiceError } from '../../errors.ts';
 import type { DiscoveryOptions } from '../discovery.ts';
 import type { KubeStatus } from './kube-types.ts';
@@ -113,10 +116,11 @@ export class KubeClient {
       own.destroy().catch(() => {});
     };
     try {
-      const res = await request(url, {
+      const res = await request.call(dispatcher, {
+        origin: url.origin,
+        path: url.pathname + url.search,
         method: 'GET',
         headers: { ...ctx.getHeaders(), accept: 'application/json', 'user-agent': this.userAgent },
-        dispatcher,
         signal,
         headersTimeout: HEADERS_TIMEOUT_MS,
         bodyTimeout,
