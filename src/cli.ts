@@ -93,8 +93,11 @@ async function run(args: Args, signals: Signals): Promise<number> {
     case 'validate': {
       const config = loadConfigFile(args.config);
       const k8s = config.discovery.kubernetes;
+      const hc = config.healthCheck;
+      // type grpc never reads `path`: say what it asks about instead.
+      const checks = hc.type === 'grpc' ? `gRPC health checks (${hc.grpcService === '' ? 'server health' : `service ${hc.grpcService}`})` : `health checks ${hc.path}`;
       process.stdout.write(`${config.file} is valid: ${config.backends.length} static backend(s)${k8s ? `, Kubernetes service ${k8s.service}` : ''}, `
-        + `listen ${config.listen.text}, admin ${config.admin.listen.text}, health checks ${config.healthCheck.path} every ${formatDuration(config.healthCheck.intervalMs)}\n`);
+        + `listen ${config.listen.text}, admin ${config.admin.listen.text}, ${checks} every ${formatDuration(hc.intervalMs)}\n`);
       return 0;
     }
     case 'demo': {

@@ -43,7 +43,7 @@ class BackendSeries {
 /** What the metrics read from the rest of sluice at scrape time. */
 export interface MetricsSources {
   backends(): readonly Backend[];
-  retries(): { connect: number; afterSend: number };
+  retries(): { connect: number; afterSend: number; unprocessed: number };
   clientConnections(): number;
   tunnels(): number;
   reloads(): { ok: number; failed: number };
@@ -137,9 +137,10 @@ export class Metrics implements ExchangeObserver {
       for (const b of backends) emit(label(b), b.connectionsOpened);
     });
     const retries = this.sources.retries();
-    each('sluice_retries_total', 'counter', 'Retries on another backend: after a failed connect, or after a sent request failed.', (emit) => {
+    each('sluice_retries_total', 'counter', 'Retries on another backend: after a failed connect, after a sent request failed, or of a call the backend did not process (HTTP/2 GOAWAY, REFUSED_STREAM).', (emit) => {
       emit('reason="connect"', retries.connect);
       emit('reason="after_send"', retries.afterSend);
+      emit('reason="unprocessed"', retries.unprocessed);
     });
     each('sluice_client_connections', 'gauge', 'Open client connections on the proxy listener.', (emit) => emit('', this.sources.clientConnections()));
     each('sluice_tunnels', 'gauge', 'Open WebSocket tunnels.', (emit) => emit('', this.sources.tunnels()));

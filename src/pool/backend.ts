@@ -63,8 +63,6 @@ export interface UpstreamTls {
 
 export class Backend {
   readonly url: string;
-  /** Its own protocol, if it has one; else the upstream default at the time of connecting. */
-  readonly ownProtocol: UpstreamProtocol | undefined;
   /** What its current connection pool speaks. */
   protocol: UpstreamProtocol = 'http1';
   weight: number;
@@ -96,13 +94,14 @@ export class Backend {
   stateSince = Date.now();
   private connection: ConnectionSettings;
   private pool: ConnectionPool | undefined;
+  private own: UpstreamProtocol | undefined;
   /** Called by release() when a leaving backend has no request left. */
   onIdle: ((backend: Backend) => void) | undefined;
 
   constructor(desired: DesiredBackend, source: string, connection: ConnectionSettings) {
     this.url = desired.url;
-    this.ownProtocol = desired.protocol;
-    this.protocol = this.ownProtocol ?? connection.protocol;
+    this.own = desired.protocol;
+    this.protocol = this.own ?? connection.protocol;
     this.weight = desired.weight;
     this.source = source;
     this.meta = desired.meta;
@@ -120,6 +119,11 @@ export class Backend {
       this.pool.on('connect', () => { this.connectionsOpened++; });
     }
     return this.pool;
+  }
+
+  /** Its own protocol, if its source names one; else it speaks the upstream default. */
+  get ownProtocol(): UpstreamProtocol | undefined {
+    return this.own;
   }
 
   get state(): BackendState {
@@ -141,9 +145,21 @@ export class Backend {
   reconnect(connection: ConnectionSettings): void {
     const old = this.pool;
     this.connection = connection;
-    this.protocol = this.ownProtocol ?? connection.protocol;
+    this.protocol = this.own ?? connection.protocol;
     this.pool = undefined;
     old?.close().catch(() => {});
+  }
+
+  /**
+   * Its source names another protocol (or none any more). When that changes what it speaks, new
+   * requests get a connection pool of the new protocol and in-flight ones finish on the old one,
+   * as for reconnect(). True when the protocol it speaks changed.
+   */
+  changeOwnProtocol(protocol: UpstreamProtocol | undefined): boolean {
+    this.own = protocol;
+    if ((protocol ?? this.connection.protocol) === this.protocol) return false;
+    this.reconnect(this.connection);
+    return true;
   }
 
   close(): void {

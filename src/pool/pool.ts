@@ -80,8 +80,9 @@ export class Pool {
   }
 
   /**
-   * Replaces one source's desired set. Survivors keep their state and counters, newcomers start
-   * `unknown` (no traffic until a probe passes), leavers drain their in-flight requests.
+   * Replaces one source's desired set. Survivors keep their state and counters (and switch to a
+   * protocol their source now names), newcomers start `unknown` (no traffic until a probe passes),
+   * leavers drain their in-flight requests.
    */
   reconcile(source: string, desired: readonly DesiredBackend[]): void {
     this.desiredBySource.set(source, [...desired]);
@@ -104,6 +105,9 @@ export class Pool {
         existing.weight = d.weight;
         existing.source = name;
         existing.meta = d.meta;
+        const was = existing.protocol;
+        // E.g. appProtocol added to a Service port: new requests speak it, health state stays.
+        if (existing.changeOwnProtocol(d.protocol)) this.log.info({ backend: url, source: name, from: was, protocol: existing.protocol }, 'backend protocol changed');
         if (existing.terminating !== (d.terminating ?? false)) {
           existing.terminating = d.terminating ?? false;
           this.logState(existing, existing.terminating ? 'endpoint terminating' : 'endpoint ready again');

@@ -28,8 +28,8 @@ export class Forwarder {
   shuttingDown = false;
   /** Retries after a request was sent, in progress now (the retry budget's numerator). */
   retriesInFlight = 0;
-  /** Retries so far: after a failed connect, and after a request reached a backend and failed. */
-  readonly retries = { connect: 0, afterSend: 0 };
+  /** Retries so far: after a failed connect, after a request reached a backend and failed, and of calls a backend did not process. */
+  readonly retries = { connect: 0, afterSend: 0, unprocessed: 0 };
   /** Told about every exchange when it ends (access log, metrics). */
   observers: ExchangeObserver[] = [];
 
@@ -296,9 +296,7 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     }
     if (this.mayRetry(kind)) {
       (this.tried ??= []).push(backend);
-      // Not processed counts with "connect": the backend never got to work on it.
-      if (this.sent && kind !== 'unprocessed') this.forwarder.retries.afterSend++;
-      else this.forwarder.retries.connect++;
+      this.forwarder.retries[kind === 'unprocessed' ? 'unprocessed' : this.sent ? 'afterSend' : 'connect']++;
       this.attempt();
       return;
     }

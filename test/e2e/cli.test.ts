@@ -21,6 +21,21 @@ describe('command line (e2e)', () => {
     const r = sluice(['validate', '--config', p.configPath]);
     expect(r.code).to.equal(0);
     expect(r.stdout).to.match(/is valid: 2 static backend\(s\)/);
+    expect(r.stdout).to.match(/, health checks \/health every 300ms\n$/);
+  });
+
+  it('validate names the gRPC health check, not a path, for healthCheck.type grpc', () => {
+    const grpc = (service: string): string => {
+      const p = new SluiceProcess(testConfig(['http://127.0.0.1:8081'], `  type: grpc\n  grpcService: "${service}"\n  path: /unused`));
+      cleanup.push(p);
+      const r = sluice(['validate', '--config', p.configPath]);
+      expect(r.code, r.stderr).to.equal(0);
+      return r.stdout;
+    };
+    expect(grpc('greeter.v1.Greeter')).to.match(/, gRPC health checks \(service greeter\.v1\.Greeter\) every 300ms\n$/);
+    const whole = grpc('');
+    expect(whole).to.match(/, gRPC health checks \(server health\) every 300ms\n$/);
+    expect(whole).to.not.include('/unused');
   });
 
   it('validate exits 2 and lists every problem with file, line, column and key path', () => {

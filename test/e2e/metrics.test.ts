@@ -1,8 +1,9 @@
 import { expect } from 'chai';
 import { request } from 'undici';
 import { eventually } from '../helpers/eventually.ts';
+import { call, grpcClient, GrpcBackend, H2GrpcBackend, METHODS } from '../helpers/grpc-backend.ts';
 import { harnessPerTest } from '../helpers/harness.ts';
-import { testConfig } from '../helpers/sluice-process.ts';
+import { SluiceProcess, testConfig, testPreamble } from '../helpers/sluice-process.ts';
 
 /** Every sample of one metric as "labels" → value. */
 function samples(text: string, name: string): Map<string, number> {
@@ -72,6 +73,28 @@ describe('metrics (e2e)', () => {
     expect(text).to.not.include(`backend="${b2.url}"`);
     expect(text).to.include(`backend="${b1.url}"`);
     expect(samples(text, 'sluice_config_reloads_total').get('result="applied"')).to.equal(1);
+  });
+
+  it('counts retries of calls a backend did not process (REFUSED_STREAM) under reason="unprocessed", not "connect"', async () => {
+    const refusing = await new H2GrpcBackend('r').start();
+    const other = await new GrpcBackend('g').start();
+    const sluice = new SluiceProcess([
+      ...testPreamble(), '  type: grpc', 'upstream:', '  protocol: h2c',
+      'backends:', `  - url: ${refusing.url}`, `  - url: ${other.url}`, '',
+    ].join('\n'));
+    const client = grpcClient((await sluice.start(2)).proxy);
+    try {
+      refusing.mode = 'refuse';
+      for (let i = 0; i < 8; i++) expect((await call(client, METHODS.unary, `m${i}`)).value).to.equal(`g:m${i}`);
+      expect(refusing.refused, 'calls the refusing backend was sent').to.be.at.least(3);
+      const res = await request(sluice.adminUrl + '/metrics');
+      const retries = samples(await res.body.text(), 'sluice_retries_total');
+      expect(Object.fromEntries(retries)).to.deep.equal({ 'reason="connect"': 0, 'reason="after_send"': 0, 'reason="unprocessed"': refusing.refused });
+    } finally {
+      client.close();
+      await sluice.stop();
+      await Promise.all([refusing.kill(), other.kill()]);
+    }
   });
 
   it('returns the request id to the client and serves /status?format=text', async () => {

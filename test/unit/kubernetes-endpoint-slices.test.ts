@@ -24,15 +24,29 @@ describe('EndpointSlices → desired backends', () => {
     ]);
   });
 
-  it('speaks to a port as its appProtocol says: h2c for kubernetes.io/h2c and grpc, HTTP/1.1 for http', () => {
-    const protocolFor = (appProtocol: string | undefined): string | undefined =>
-      endpointSlicesToBackends([slice('checkout-a', [ep('10.0.0.1')], [{ name: 'http', port: 8080, protocol: 'TCP', appProtocol }])], 'http', ref).backends[0].protocol;
-    expect(protocolFor('kubernetes.io/h2c')).to.equal('h2c');
-    expect(protocolFor('grpc')).to.equal('h2c');
-    expect(protocolFor('http')).to.equal('http1');
-    // Anything else is left to upstream.protocol.
-    expect(protocolFor(undefined)).to.equal(undefined);
-    expect(protocolFor('kubernetes.io/ws')).to.equal(undefined);
+  it('speaks to a port as its appProtocol says: h2c for kubernetes.io/h2c and grpc, HTTP/1.1 for http, HTTP/1.1 over TLS for https', () => {
+    const speech = (appProtocol: string | undefined): { url: string; protocol: string | undefined } => {
+      const [backend] = endpointSlicesToBackends([slice('checkout-a', [ep('10.0.0.1')], [{ name: 'http', port: 8080, protocol: 'TCP', appProtocol }])], 'http', ref).backends;
+      return { url: backend.url, protocol: backend.protocol };
+    };
+    expect(speech('kubernetes.io/h2c')).to.deep.equal({ url: 'http://10.0.0.1:8080', protocol: 'h2c' });
+    expect(speech('grpc')).to.deep.equal({ url: 'http://10.0.0.1:8080', protocol: 'h2c' });
+    expect(speech('http')).to.deep.equal({ url: 'http://10.0.0.1:8080', protocol: 'http1' });
+    expect(speech('https')).to.deep.equal({ url: 'https://10.0.0.1:8080', protocol: 'http1' });
+    // Anything else is cleartext, and its protocol is left to upstream.protocol.
+    expect(speech(undefined)).to.deep.equal({ url: 'http://10.0.0.1:8080', protocol: undefined });
+    expect(speech('kubernetes.io/ws')).to.deep.equal({ url: 'http://10.0.0.1:8080', protocol: undefined });
+    // Not agreed on: HTTP/2 over TLS to some implementations, h2c to others (KEP-3726).
+    expect(speech('HTTP2')).to.deep.equal({ url: 'http://10.0.0.1:8080', protocol: undefined });
+  });
+
+  it('gives https endpoints https:// URLs, IPv6 ones in brackets, and keeps an address\'s http and https ports apart', () => {
+    const ports: EndpointPort[] = [{ name: 'web', port: 8080, protocol: 'TCP' }, { name: 'tls', port: 8443, protocol: 'TCP', appProtocol: 'https' }];
+    const v6 = endpointSlicesToBackends([slice('checkout-a', [ep('fd00::1')], ports, 'IPv6')], 'tls', ref);
+    expect(v6.backends.map((b) => b.url)).to.deep.equal(['https://[fd00::1]:8443']);
+    const byName = (name: string): string[] => endpointSlicesToBackends([slice('checkout-a', [ep('10.0.0.1')], ports)], name, ref).backends.map((b) => b.url);
+    expect(byName('web')).to.deep.equal(['http://10.0.0.1:8080']);
+    expect(byName('tls')).to.deep.equal(['https://10.0.0.1:8443']);
   });
 
   it('carries EndpointSlice hints for zone-aware routing', () => {

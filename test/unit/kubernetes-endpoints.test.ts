@@ -23,6 +23,11 @@ describe('Endpoints → desired backends', () => {
     });
   });
 
+  it('gives the addresses of an https port (appProtocol) https:// URLs, HTTP/1.1 over TLS', () => {
+    const endpoints: Endpoints = { subsets: [{ addresses: [{ ip: '10.0.0.1' }], ports: [{ name: 'https', port: 8443, appProtocol: 'https' }] }] };
+    expect(endpointsToBackends(endpoints, 'https', ref).backends.map((b) => ({ url: b.url, protocol: b.protocol }))).to.deep.equal([{ url: 'https://10.0.0.1:8443', protocol: 'http1' }]);
+  });
+
   it('does not use notReadyAddresses', () => {
     const endpoints: Endpoints = { subsets: [{ addresses: [{ ip: '10.0.0.1' }], notReadyAddresses: [{ ip: '10.0.0.2' }], ports: [{ name: 'http', port: 8080 }] }] };
     expect(endpointsToBackends(endpoints, 'http', ref).backends.map((b) => b.url)).to.deep.equal(['http://10.0.0.1:8080']);

@@ -1,12 +1,19 @@
 import { expect } from 'chai';
+import { createServer, type ServerResponse } from 'node:http';
 import { pino } from 'pino';
+import { request } from 'undici';
+import type { UpstreamProtocol } from '../../src/config/config.ts';
 import { Pool } from '../../src/pool/pool.ts';
 import type { Backend } from '../../src/pool/backend.ts';
+import { eventually } from '../helpers/eventually.ts';
+import { listenOnLoopback } from '../helpers/loopback.ts';
 
 const log = pino({ level: 'silent' });
 const thresholds = { healthyThreshold: 2, unhealthyThreshold: 3 };
 let topology = { zone: '', preferSameZone: true };
 const passiveHealth = { consecutiveFailures: 3, ejectionTimeMs: 60_000, maxEjectionTimeMs: 300_000, maxEjectionPercent: 50 };
+/** upstream.protocol: the default for backends that do not name their own. */
+let upstreamProtocol: UpstreamProtocol = 'http1';
 
 function pass(pool: Pool, b: Backend): void {
   pool.recordProbe(b, { at: Date.now(), ok: true, status: 200, latencyMs: 1 });
@@ -17,8 +24,11 @@ function fail(pool: Pool, b: Backend): void {
 
 describe('Pool', () => {
   let pool: Pool;
-  beforeEach(() => { pool = new Pool(log, () => ({ thresholds, passiveHealth, topology, connection: { connectMs: 1000, maxConnections: 16, protocol: 'http1' } })); });
-  afterEach(() => pool.close());
+  beforeEach(() => { pool = new Pool(log, () => ({ thresholds, passiveHealth, topology, connection: { connectMs: 1000, maxConnections: 16, protocol: upstreamProtocol } })); });
+  afterEach(() => {
+    pool.close();
+    upstreamProtocol = 'http1';
+  });
 
   it('adds newcomers as unknown without traffic and announces them for probing', () => {
     const added: string[] = [];
@@ -171,6 +181,90 @@ describe('Pool', () => {
     pool.reconcile('kubernetes', [{ url: 'http://k:80', weight: 1 }]);
     pool.reconcile('kubernetes', []);
     expect(pool.all.map((b) => b.url)).to.deep.equal(['http://a:80']);
+  });
+
+  describe('a protocol change of a surviving backend', () => {
+    it('switches it to the protocol its source now names, with a new connection pool, keeping health and counters', () => {
+      const logged: Record<string, unknown>[] = [];
+      const logging = new Pool(pino({ level: 'info' }, { write: (line: string) => { logged.push(JSON.parse(line) as Record<string, unknown>); } }),
+        () => ({ thresholds, passiveHealth, topology, connection: { connectMs: 1000, maxConnections: 16, protocol: 'http1' } }));
+      try {
+        logging.reconcile('kubernetes', [{ url: 'http://a:80', weight: 1 }]);
+        const a = logging.get('http://a:80')!;
+        pass(logging, a);
+        a.acquire();
+        a.release();
+        const before = a.dispatcher;
+        expect(a.protocol).to.equal('http1');
+
+        logging.reconcile('kubernetes', [{ url: 'http://a:80', weight: 1, protocol: 'h2c' }]);
+        expect(logging.get('http://a:80')).to.equal(a);
+        expect(a.protocol).to.equal('h2c');
+        expect(a.ownProtocol).to.equal('h2c');
+        expect(a.dispatcher, 'a connection pool of the new protocol').to.not.equal(before);
+        expect(before.closed, 'the old pool closes once its requests are done').to.equal(true);
+        expect(a.state).to.equal('healthy');
+        expect(a.requests).to.equal(1);
+        expect(logging.candidates).to.include(a);
+        const changes = logged.filter((l) => l.msg === 'backend protocol changed');
+        expect(changes).to.have.length(1);
+        expect(changes[0]).to.include({ backend: 'http://a:80', source: 'kubernetes', from: 'http1', protocol: 'h2c' });
+
+        // The source names none any more: back to upstream.protocol.
+        const h2 = a.dispatcher;
+        logging.reconcile('kubernetes', [{ url: 'http://a:80', weight: 1 }]);
+        expect(a.protocol).to.equal('http1');
+        expect(a.ownProtocol).to.equal(undefined);
+        expect(a.dispatcher).to.not.equal(h2);
+        expect(h2.closed).to.equal(true);
+        expect(a.state).to.equal('healthy');
+      } finally {
+        logging.close();
+      }
+    });
+
+    it('keeps the connection pool when the protocol named is the one it speaks already', () => {
+      pool.reconcile('config', [{ url: 'http://a:80', weight: 1 }]);
+      const a = pool.get('http://a:80')!;
+      const before = a.dispatcher;
+      pool.reconcile('config', [{ url: 'http://a:80', weight: 1, protocol: 'http1' }]);
+      expect(a.dispatcher).to.equal(before);
+      expect(before.closed).to.equal(false);
+      expect(a.ownProtocol).to.equal('http1');
+      // Now its own: a new upstream.protocol no longer applies to it, but does to the others.
+      pool.reconcile('config', [{ url: 'http://a:80', weight: 1, protocol: 'http1' }, { url: 'http://b:80', weight: 1 }]);
+      upstreamProtocol = 'h2c';
+      pool.settingsChanged();
+      expect(a.protocol).to.equal('http1');
+      expect(pool.get('http://b:80')!.protocol).to.equal('h2c');
+    });
+
+    it('lets a request in flight finish on the old connection pool', async () => {
+      const held: ServerResponse[] = [];
+      const server = createServer((req, res) => {
+        if (req.url === '/held') held.push(res);
+        else res.end(`HTTP/${req.httpVersion}`);
+      });
+      const port = await listenOnLoopback(server);
+      try {
+        const url = `http://127.0.0.1:${port}`;
+        pool.reconcile('config', [{ url, weight: 1 }]);
+        const a = pool.get(url)!;
+        const old = a.dispatcher;
+        const inFlight = request(`${url}/held`, { dispatcher: old });
+        await eventually(() => held.length === 1, 'the request to reach the backend');
+        pool.reconcile('config', [{ url, weight: 1, protocol: 'h2c' }]);
+        expect(a.dispatcher).to.not.equal(old);
+        held[0].end('finished');
+        const res = await inFlight;
+        expect(res.statusCode).to.equal(200);
+        expect(await res.body.text()).to.equal('finished');
+        expect(old.closed).to.equal(true);
+      } finally {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+      }
+    });
   });
 
   describe('zone preference (topology)', () => {

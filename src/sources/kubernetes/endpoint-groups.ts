@@ -83,13 +83,13 @@ export function groupsToBackends(groups: readonly EndpointGroup[], wanted: strin
       continue;
     }
     matchedAny = true;
+    const { scheme, protocol } = portProtocolOf(port.appProtocol);
     for (const endpoint of group.endpoints) {
       if (endpoint.state === 'unready') continue;
-      const url = `http://${endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address}:${port.port}`;
+      const url = `${scheme}://${endpoint.address.includes(':') ? `[${endpoint.address}]` : endpoint.address}:${port.port}`;
       const ready = endpoint.state === 'ready';
       const seen = chosen.get(url);
       if (seen && (seen.ready || !ready)) continue;
-      const protocol = protocolOf(port.appProtocol);
       chosen.set(url, { desired: { url, weight: WEIGHT, terminating: !ready, meta: compact(endpoint.meta), ...(protocol ? { protocol } : {}) }, ready });
     }
   }
@@ -128,16 +128,26 @@ function portNotFound(groups: readonly EndpointGroup[], wanted: string | number,
   return `${svc} has no port named "${wanted}"; ${have}`;
 }
 
+/** How sluice speaks to a port: the URL scheme of its endpoints, and their own protocol (none: upstream.protocol). */
+export interface PortProtocol {
+  scheme: 'http' | 'https';
+  protocol?: UpstreamProtocol;
+}
+
 /**
  * The port's appProtocol says how to speak to it: h2c for `kubernetes.io/h2c` and for `grpc`
- * (cleartext: discovered backends are http://), HTTP/1.1 for `http`; anything else (or none)
- * leaves it to upstream.protocol.
+ * (cleartext), HTTP/1.1 for `http`, HTTP/1.1 over TLS (https://, with upstream.tls) for `https`
+ * (the IANA name, which meshes and gateways read the same way); anything else (or none) is
+ * cleartext and leaves the protocol to upstream.protocol. Nothing maps to h2 (HTTP/2 over TLS):
+ * no value is agreed on for it (KEP-3726 names `HTTP2` as the example of one that means HTTP/2
+ * over TLS to GKE and h2c to Istio).
  */
-export function protocolOf(appProtocol: string | null | undefined): UpstreamProtocol | undefined {
+export function portProtocolOf(appProtocol: string | null | undefined): PortProtocol {
   switch (appProtocol) {
-    case 'kubernetes.io/h2c': case 'grpc': return 'h2c';
-    case 'http': case 'kubernetes.io/http': return 'http1';
-    default: return undefined;
+    case 'kubernetes.io/h2c': case 'grpc': return { scheme: 'http', protocol: 'h2c' };
+    case 'http': case 'kubernetes.io/http': return { scheme: 'http', protocol: 'http1' };
+    case 'https': return { scheme: 'https', protocol: 'http1' };
+    default: return { scheme: 'http' };
   }
 }
 
