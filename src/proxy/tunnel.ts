@@ -185,7 +185,10 @@ class UpgradeAttempts {
         return;
       }
       this.tunnels.pool.reportSuccess(backend);
-      this.client.write(statusHead(101, res.statusMessage ?? 'Switching Protocols', res.rawHeaders));
+      // Sticky sessions: the 101 pins the client as any response does (reconnects land on the same backend).
+      const cookie = this.runtime.balancer.setCookie?.(backend, this.req);
+      const headers = cookie === undefined ? res.rawHeaders : [...res.rawHeaders, 'Set-Cookie', cookie];
+      this.client.write(statusHead(101, res.statusMessage ?? 'Switching Protocols', headers));
       if (upHead.length > 0) this.client.write(upHead);
       if (this.head.length > 0) upSocket.write(this.head);
       new Tunnel(this.tunnels, this.runtime, this.client, upSocket, release);

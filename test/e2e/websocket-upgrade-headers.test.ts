@@ -51,4 +51,25 @@ describe('WebSocket upgrade headers (e2e)', () => {
     await client.waitForClose('the refused connection to close');
     await eventually(async () => (await status()) === 0, 'inflight to return to 0');
   });
+
+  it('pins a WebSocket client with the sticky cookie on the 101, and its reconnects land on the same backend', async () => {
+    const backends = await Promise.all([0, 1, 2].map(async () => cleanup.add(await new UpgradeBackend().start(), (b) => b.kill())));
+    const sluice = await startSluice(cleanup, steadyConfig(backends.map((b) => b.url), 'stickySession:\n  cookie: pin'), 3);
+    const upgrade = async (extra: string[]): Promise<{ head: string; backend: number }> => {
+      const before = backends.map((b) => b.upgrades.length);
+      const client = cleanup.add(await RawClient.open(sluice.proxy), (c) => c.destroy());
+      client.write(upgradeRequest('/open', extra));
+      const [head] = await client.waitFor(/^HTTP\/1\.1 101 [^]*?\r\n\r\n/, 'the 101');
+      client.destroy();
+      return { head, backend: backends.findIndex((b, i) => b.upgrades.length > before[i]) };
+    };
+    const first = await upgrade([]);
+    const cookie = /\r\nSet-Cookie: (pin=[A-Za-z0-9_-]{16});/i.exec(first.head)?.[1];
+    expect(cookie, 'a sticky cookie on the 101').to.be.a('string');
+    for (let i = 0; i < 6; i++) {
+      const again = await upgrade([`Cookie: ${cookie}`]);
+      expect(again.backend).to.equal(first.backend);
+      expect(again.head, 'no new cookie for a pinned client').to.not.match(/Set-Cookie/i);
+    }
+  });
 });
