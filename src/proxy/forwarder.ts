@@ -244,6 +244,8 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     // Sticky sessions: the cookie that pins the client to the backend that answered.
     const cookie = this.backend === undefined ? undefined : this.runtime.balancer.setCookie?.(this.backend, this.req);
     if (cookie !== undefined) list.push('set-cookie', cookie);
+    // HTTP/1.1 answers with a length carry no trailers: an HTTP/2 client's stream need not wait for any.
+    if (this.req.httpVersionMajor === 2 && this.backend?.protocol === 'http1' && headers['content-length'] !== undefined) (res as ServerResponse & { trailersPossible: boolean }).trailersPossible = false;
     res.writeHead(statusCode, statusMessage, list);
     // From here on a stalled backend or a client that stopped reading is cut after timeouts.idle.
     if (!this.socket.destroyed) this.socket.setTimeout(this.runtime.config.timeouts.idleMs);
