@@ -258,9 +258,9 @@ type UpstreamStream = ClientHttp2Stream & { [HELD_TRAILERS]?: unknown[] };
  * that tail was then dropped on resume: a gRPC stream lost its last messages and ended OK. Held
  * back until the stream's 'end', the trailers come after every byte was read.
  */
-function emitTrailersAfterData(this: UpstreamStream, event: string | symbol, ...args: unknown[]): boolean {
+function emitTrailersAfterData(this: UpstreamStream, event: string | symbol): boolean {
   if (event === 'trailers' && this.readableLength > 0) {
-    this[HELD_TRAILERS] = args;
+    this[HELD_TRAILERS] = Array.prototype.slice.call(arguments, 1);
     return true;
   }
   if (event === 'end' && this[HELD_TRAILERS] !== undefined) {
@@ -268,7 +268,8 @@ function emitTrailersAfterData(this: UpstreamStream, event: string | symbol, ...
     this[HELD_TRAILERS] = undefined;
     streamEmit!.call(this, 'trailers', ...held);
   }
-  return streamEmit!.call(this, event, ...args);
+  // Every event of every upstream stream passes here: `arguments` as it is, no rest array per emit.
+  return Reflect.apply(streamEmit!, this, arguments) as boolean;
 }
 
 let trailersHeld = false;
