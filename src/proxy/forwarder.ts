@@ -159,19 +159,37 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     this.sent = false;
     this.released = false;
     backend.acquire();
-    let body: Readable | null = null;
-    if (this.hasBody) {
+    if (this.hasBody && this.replay === undefined && backend.protocol !== 'http1' && !this.req.readableDidRead) {
       // Only HTTP/2 says "not processed, send it elsewhere" (GOAWAY, REFUSED_STREAM); a body that
       // went to one such backend is replayed from then on, whatever the next one speaks.
-      if (this.replay === undefined && backend.protocol !== 'http1' && !this.req.readableDidRead) this.replay = new ReplayableBody(this.req);
-      body = this.replay === undefined ? this.req : this.replay.attemptBody();
+      this.replay = new ReplayableBody(this.req);
+      // A small body that came with its head (a gRPC unary call) goes as one Buffer: no stream
+      // pipeline per request in undici. Waiting for it lasts until the bytes already read are handled.
+      this.replay.prefetch(() => this.dispatchAfterPrefetch());
+      return;
     }
+    this.dispatch(backend);
+  }
+
+  private dispatchAfterPrefetch(): void {
+    // The client left, or its deadline passed, while the body was read: nothing goes out.
+    if (this.clientGone || this.ended) {
+      this.release();
+      return;
+    }
+    this.dispatch(this.backend!);
+  }
+
+  private dispatch(backend: Backend): void {
+    let body: Readable | Iterable<Buffer> | null = null;
+    if (this.hasBody) body = this.replay === undefined ? this.req : this.replay.attemptBody();
     backend.dispatcher.dispatch({
       origin: backend.url,
       method: this.req.method ?? 'GET',
       path: originForm(this.req.url),
       headers: this.headers,
-      body,
+      // undici writes an iterable body too; its typings leave iterables out.
+      body: body as Readable | null,
       headersTimeout: this.runtime.config.timeouts.responseMs,
     }, this);
   }
@@ -226,6 +244,8 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     // Sticky sessions: the cookie that pins the client to the backend that answered.
     const cookie = this.backend === undefined ? undefined : this.runtime.balancer.setCookie?.(this.backend, this.req);
     if (cookie !== undefined) list.push('set-cookie', cookie);
+    // HTTP/1.1 answers with a length carry no trailers: an HTTP/2 client's stream need not wait for any.
+    if (this.req.httpVersionMajor === 2 && this.backend?.protocol === 'http1' && headers['content-length'] !== undefined) (res as ServerResponse & { trailersPossible: boolean }).trailersPossible = false;
     res.writeHead(statusCode, statusMessage, list);
     // From here on a stalled backend or a client that stopped reading is cut after timeouts.idle.
     if (!this.socket.destroyed) this.socket.setTimeout(this.runtime.config.timeouts.idleMs);
@@ -429,6 +449,9 @@ class ReplayableBody {
   private listening = false;
   /** The attempt the client's bytes flow to now. */
   private live: AttemptBody | undefined;
+  /** Reading ahead of the first attempt (prefetch): what to call when done. */
+  private prefetching: (() => void) | undefined;
+  private immediate: NodeJS.Immediate | undefined;
 
   constructor(source: IncomingMessage) {
     this.source = source;
@@ -439,8 +462,44 @@ class ReplayableBody {
     return this.kept !== undefined && !this.broken;
   }
 
-  attemptBody(): Readable {
+  /**
+   * The whole body when it has all arrived and is kept; else a stream of it. Its chunks as an array,
+   * not one Buffer: undici would replay a Buffer itself after GOAWAY or REFUSED_STREAM, on the same
+   * backend, where the exchange sends a call that was not processed to another one.
+   */
+  attemptBody(): Readable | Iterable<Buffer> {
+    if (this.ended && this.kept !== undefined && !this.broken) return this.kept;
     return new AttemptBody(this);
+  }
+
+  /**
+   * Reads what the client has sent so far, then calls `then`: once the body has ended, or once the
+   * bytes that arrived with the request head are handled (setImmediate), or at REPLAY_LIMIT.
+   */
+  prefetch(then: () => void): void {
+    this.prefetching = then;
+    this.immediate = setImmediate(this.prefetched);
+    this.listen();
+  }
+
+  private readonly prefetched = (): void => {
+    const then = this.prefetching;
+    if (then === undefined) return;
+    this.prefetching = undefined;
+    if (this.immediate !== undefined) clearImmediate(this.immediate);
+    this.immediate = undefined;
+    // Paused until the first attempt reads on (its stream replays what was read here).
+    if (!this.ended) this.source.pause();
+    then();
+  };
+
+  private listen(): void {
+    if (this.listening) return;
+    this.listening = true;
+    this.source.on('data', (chunk: Buffer) => this.onData(chunk));
+    this.source.once('end', () => this.onEnd());
+    this.source.once('error', () => this.onBroken());
+    this.source.once('close', () => this.onBroken());
   }
 
   stopKeeping(): void {
@@ -458,15 +517,13 @@ class ReplayableBody {
         attempt.push(null);
         return;
       }
+      if (this.broken) {
+        attempt.destroy();
+        return;
+      }
       this.live = attempt;
     }
-    if (!this.listening) {
-      this.listening = true;
-      this.source.on('data', (chunk: Buffer) => this.onData(chunk));
-      this.source.once('end', () => this.onEnd());
-      this.source.once('error', () => this.onBroken());
-      this.source.once('close', () => this.onBroken());
-    }
+    this.listen();
     this.source.resume();
   }
 
@@ -478,6 +535,13 @@ class ReplayableBody {
   }
 
   private onData(chunk: Buffer): void {
+    if (this.prefetching !== undefined) {
+      // Nobody else has these bytes yet: kept whatever their size; past the limit it streams.
+      this.kept!.push(chunk);
+      this.keptBytes += chunk.length;
+      if (this.keptBytes > REPLAY_LIMIT) this.prefetched();
+      return;
+    }
     if (this.kept !== undefined) {
       this.keptBytes += chunk.length;
       if (this.keptBytes > REPLAY_LIMIT) this.kept = undefined;
@@ -495,12 +559,14 @@ class ReplayableBody {
 
   private onEnd(): void {
     this.ended = true;
-    this.live?.push(null);
+    if (this.prefetching !== undefined) this.prefetched();
+    else this.live?.push(null);
   }
 
   private onBroken(): void {
     if (this.ended || this.broken) return;
     this.broken = true;
+    if (this.prefetching !== undefined) this.prefetched();
     // Without an error: undici sees the body end early and aborts the attempt.
     this.live?.destroy();
   }

@@ -84,13 +84,33 @@ Object.defineProperty(H2Request.prototype, 'socket', {
 export class H2Response extends Http2ServerResponse<H2Request> {
   /** HTTP/1.1's keep-alive switch; HTTP/2 ends connections with GOAWAY instead. */
   shouldKeepAlive = true;
+  /**
+   * Cleared by the exchange for an answer that cannot have trailers (HTTP/1.1 with a length): its
+   * stream then ends with its last DATA frame instead of waiting for trailers.
+   */
+  trailersPossible = true;
 
   /** HTTP/2 has no reason phrase: it is dropped here rather than warned about by Node. */
   override writeHead(statusCode: number, statusMessage?: string | OutgoingHttpHeaders | readonly string[], headers?: OutgoingHttpHeaders | readonly string[]): this {
     let list = typeof statusMessage === 'string' || statusMessage === undefined ? headers : statusMessage;
     if (list !== undefined) list = this.trailersOnlyAsTrailers(list);
+    const stream = this.stream;
+    if (Array.isArray(list) && statusCode >= 200 && !stream.headersSent && !stream.destroyed && !stream.closed) {
+      // The exchange's flat list (hop-by-hop fields already gone) straight to respond(): the compat
+      // layer would remove, validate and copy every field into its own object first.
+      this.statusCode = statusCode;
+      stream.respond(headerObject(list as readonly (string | string[])[], statusCode), { waitForTrailers: this.trailersPossible || this.trailersAdded });
+      return this;
+    }
     // The compat layer's typings take an object; it accepts the flat list writeHead takes on HTTP/1.1 too.
     return super.writeHead(statusCode, list as OutgoingHttpHeaders);
+  }
+
+  private trailersAdded = false;
+
+  override addTrailers(headers: OutgoingHttpHeaders): void {
+    this.trailersAdded = true;
+    super.addTrailers(headers);
   }
 
   /**
@@ -129,6 +149,19 @@ export class H2Response extends Http2ServerResponse<H2Request> {
     if (socket !== undefined) socket.bytesWritten += typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.byteLength;
     return super.write(chunk, encoding as BufferEncoding, callback);
   }
+}
+
+/** [name, value, ...] as respond() takes it; a name given twice (set-cookie) gets every value. */
+function headerObject(list: readonly (string | string[])[], status: number): OutgoingHttpHeaders {
+  const headers: OutgoingHttpHeaders = { ':status': status };
+  for (let i = 0; i < list.length; i += 2) {
+    const name = list[i] as string;
+    const value = list[i + 1];
+    const had = headers[name];
+    if (had === undefined) headers[name] = value;
+    else headers[name] = [...(Array.isArray(had) ? had : [String(had)]), ...(Array.isArray(value) ? value : [value])];
+  }
+  return headers;
 }
 
 Object.defineProperty(H2Response.prototype, 'destroyed', {
@@ -225,9 +258,9 @@ type UpstreamStream = ClientHttp2Stream & { [HELD_TRAILERS]?: unknown[] };
  * that tail was then dropped on resume: a gRPC stream lost its last messages and ended OK. Held
  * back until the stream's 'end', the trailers come after every byte was read.
  */
-function emitTrailersAfterData(this: UpstreamStream, event: string | symbol, ...args: unknown[]): boolean {
+function emitTrailersAfterData(this: UpstreamStream, event: string | symbol): boolean {
   if (event === 'trailers' && this.readableLength > 0) {
-    this[HELD_TRAILERS] = args;
+    this[HELD_TRAILERS] = Array.prototype.slice.call(arguments, 1);
     return true;
   }
   if (event === 'end' && this[HELD_TRAILERS] !== undefined) {
@@ -235,7 +268,8 @@ function emitTrailersAfterData(this: UpstreamStream, event: string | symbol, ...
     this[HELD_TRAILERS] = undefined;
     streamEmit!.call(this, 'trailers', ...held);
   }
-  return streamEmit!.call(this, event, ...args);
+  // Every event of every upstream stream passes here: `arguments` as it is, no rest array per emit.
+  return Reflect.apply(streamEmit!, this, arguments) as boolean;
 }
 
 let trailersHeld = false;
