@@ -10,6 +10,7 @@ import type { KubernetesObject } from '@kubernetes/client-node';
 import { spawn } from 'node:child_process';
 import { createServer } from 'node:net';
 import { request } from 'undici';
+import { makeLeaf } from '../helpers/certs.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { SLUICE_BIN } from '../helpers/sluice-process.ts';
 import { BackendNet } from './helpers/backend-net.ts';
@@ -108,6 +109,39 @@ describe('RBAC and credentials (real kube-apiserver)', () => {
     const { serviceAccount } = await applyIdentity(await kustomizeDeploy(), DEPLOY_NS);
     const kubeconfig = writeTokenKubeconfig(join(dir, 'deploy-sa.kubeconfig'), await tokenFor(serviceAccount, DEPLOY_NS));
     await servesWith(kubeconfig, DEPLOY_NS);
+  });
+
+  it('runs with a client certificate the cluster CA signed, and with a token from an exec plugin', async () => {
+    // Both identities get the chart's Role, bound to the certificate's user and a ServiceAccount.
+    const { serviceAccount, role } = await applyIdentity(await helmTemplate(CHART_NS, ['--set', 'discovery.service=web']), CHART_NS);
+    const binding = {
+      apiVersion: 'rbac.authorization.k8s.io/v1', kind: 'RoleBinding', metadata: { name: 'sluice-cert-user', namespace: CHART_NS },
+      roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name: role.metadata.name },
+      subjects: [{ apiGroup: 'rbac.authorization.k8s.io', kind: 'User', name: 'sluice-cert-user' }],
+    } as KubernetesObject;
+    await apply(binding);
+    objects.push(binding);
+    const pki = join(env.dir, 'pki');
+    const leaf = makeLeaf(dir, { cert: join(pki, 'ca.crt'), key: join(pki, 'ca.key'), fingerprint: '' }, 'sluice-cert-user', 'client');
+    const kubeconfigWith = (file: string, user: string[]): string => {
+      writeFileSync(file, [
+        'apiVersion: v1', 'kind: Config', 'current-context: test',
+        'clusters:', '- name: test', '  cluster:', `    server: ${env.server}`, `    certificate-authority: ${env.caFile}`,
+        'users:', '- name: u', '  user:', ...user.map((l) => `    ${l}`),
+        'contexts:', '- name: test', '  context:', '    cluster: test', '    user: u',
+        '',
+      ].join('\n'));
+      return file;
+    };
+    await servesWith(kubeconfigWith(join(dir, 'cert.kubeconfig'), [`client-certificate: ${leaf.cert}`, `client-key: ${leaf.key}`]), CHART_NS);
+
+    const tokenFile = join(dir, 'exec-token');
+    writeFileSync(tokenFile, await tokenFor(serviceAccount, CHART_NS));
+    const credential = '{"apiVersion":"client.authentication.k8s.io/v1","kind":"ExecCredential","status":{"token":"%s"}}';
+    await servesWith(kubeconfigWith(join(dir, 'exec.kubeconfig'), [
+      'exec:', '  apiVersion: client.authentication.k8s.io/v1', '  command: sh', '  args:', '  - -c',
+      `  - ${JSON.stringify(`printf '${credential}' "$(cat ${tokenFile})"`)}`, '  interactiveMode: Never',
+    ]), CHART_NS);
   });
 
   it('runs in-cluster with the pod\'s service account token, CA and namespace, without a kubeconfig', async () => {

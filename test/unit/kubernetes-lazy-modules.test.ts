@@ -7,10 +7,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import request from 'undici/lib/api/api-request.js';
-import type { Dispatcher } from 'undici';
-import { HttpMethod, RequestContext } from '../../src/sources/kubernetes/client-node-config.ts';
-import { loadKubeConfig } from '../../src/sources/kubernetes/kube-client.ts';
+import type { RequestOptions } from 'node:https';
+import { KubeClient, loadKubeConfig } from '../../src/sources/kubernetes/kube-client.ts';
 import { listenOnLoopback } from '../helpers/loopback.ts';
 
 function kubeconfig(cluster: string[], user: string[]): string {
@@ -39,27 +37,30 @@ describe('Kubernetes credentials through lazily loaded client-node modules', () 
     server = undefined;
   });
 
-  function load(cluster: string[], user: string[]): ReturnType<typeof loadKubeConfig>['kc'] {
+  function load(cluster: string[], user: string[]): ReturnType<typeof loadKubeConfig> {
     const file = join(dir, 'config');
     writeFileSync(file, kubeconfig(cluster, user));
-    return loadKubeConfig({ kubeconfig: file }, {}).kc;
+    return loadKubeConfig({ kubeconfig: file }, {});
+  }
+
+  /** The request options the kube client starts each request from. */
+  async function requestOptions(cluster: string[], user: string[]): Promise<RequestOptions> {
+    const options: RequestOptions = {};
+    await load(cluster, user).kc.applyToHTTPSOptions(options);
+    return options;
   }
 
   it('applies an OIDC auth-provider token (openid-client loaded on first use)', async () => {
     const token = idToken();
-    const kc = load(['server: https://127.0.0.1:6443'], [
+    const options = await requestOptions(['server: https://127.0.0.1:6443'], [
       'auth-provider:', '  name: oidc', '  config:', `    id-token: ${token}`, '    client-id: sluice', '    idp-issuer-url: https://127.0.0.1:1',
     ]);
-    const ctx = new RequestContext('https://127.0.0.1:6443/api', HttpMethod.GET);
-    await kc.applySecurityAuthentication(ctx);
-    expect(ctx.getHeaders().Authorization).to.equal(`Bearer ${token}`);
+    expect((options.headers as Record<string, string> | undefined)?.Authorization).to.equal(`Bearer ${token}`);
   });
 
   it('leaves a token user to the token, not to an auth provider', async () => {
-    const kc = load(['server: https://127.0.0.1:6443'], ['token: abc']);
-    const ctx = new RequestContext('https://127.0.0.1:6443/api', HttpMethod.GET);
-    await kc.applySecurityAuthentication(ctx);
-    expect(ctx.getHeaders().Authorization).to.equal('Bearer abc');
+    const options = await requestOptions(['server: https://127.0.0.1:6443'], ['token: abc']);
+    expect((options.headers as Record<string, string> | undefined)?.Authorization).to.equal('Bearer abc');
   });
 
   it('connects through a SOCKS5 proxy-url (socks loaded on first connection)', async () => {
@@ -73,18 +74,15 @@ describe('Kubernetes credentials through lazily loaded client-node modules', () 
       });
     });
     const port = await listenOnLoopback(server);
-    const kc = load(['server: http://127.0.0.1:6443', 'insecure-skip-tls-verify: true', `proxy-url: socks5://127.0.0.1:${port}`], ['token: abc']);
-    const ctx = new RequestContext('http://127.0.0.1:6443/api', HttpMethod.GET);
-    await kc.applySecurityAuthentication(ctx);
-    const dispatcher = ctx.getDispatcher() as Dispatcher | undefined;
-    expect(dispatcher, 'a dispatcher for the proxy').to.not.equal(undefined);
+    const { kc, info } = load(['server: http://127.0.0.1:6443', 'insecure-skip-tls-verify: true', `proxy-url: socks5://127.0.0.1:${port}`], ['token: abc']);
+    const client = new KubeClient(kc, info);
     let error: unknown;
     try {
-      await request.call(dispatcher!, { origin: 'http://127.0.0.1:6443', path: '/api', method: 'GET' });
+      await client.getJson('/api', {}, new AbortController().signal);
     } catch (err) {
       error = err;
     } finally {
-      await dispatcher!.destroy();
+      await client.close();
     }
     expect(greeted, 'the proxy got a SOCKS5 greeting').to.equal(true);
     expect(String((error as Error | undefined)?.message)).to.match(/Socks5 proxy rejected connection|connection refused/i);

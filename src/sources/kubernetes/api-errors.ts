@@ -29,11 +29,11 @@ const NETWORK: Record<string, string> = {
   ETIMEDOUT: 'the connection timed out',
   EHOSTUNREACH: 'no route to host',
   ENETUNREACH: 'the network is unreachable',
-  UND_ERR_CONNECT_TIMEOUT: 'the connection timed out',
-  UND_ERR_HEADERS_TIMEOUT: 'no response within 30s',
-  UND_ERR_BODY_TIMEOUT: 'the response stalled',
-  UND_ERR_SOCKET: 'the connection was closed',
-  UND_ERR_CLOSED: 'the connection was closed',
+  // The kube client's own (KubeTransportError).
+  SLUICE_CONNECT_TIMEOUT: 'the connection timed out',
+  SLUICE_RESPONSE_TIMEOUT: 'no response within 30s',
+  SLUICE_BODY_TIMEOUT: 'the response stalled',
+  SLUICE_PREMATURE_CLOSE: 'the connection was closed',
 };
 
 const TLS_CODE = /CERT|SSL|TLS|SIGNATURE|ISSUER/;
@@ -76,7 +76,7 @@ export function describeFailure(err: unknown, s: RequestSubject): Failure {
   return { hopeless: false, message: `${s.verb} ${s.resource} in namespace ${s.namespace} failed: ${text.split('\n')[0]}` };
 }
 
-/** The most telling code in the error and its causes (undici wraps socket and TLS errors). */
+/** The most telling code in the error and its causes (wrappers keep the socket or TLS error as a cause). */
 function errorCode(err: unknown): string | undefined {
   const codes: string[] = [];
   for (let e: unknown = err, depth = 0; e instanceof Error && depth < 5; e = e.cause, depth++) {

@@ -71,7 +71,7 @@ function lazyProxyModule(specifier: string, parentURL: string): string {
   const lines = ["import { createRequire } from 'node:module';", `const require = createRequire(${JSON.stringify(parentURL)});`];
   for (const entry of PROXY_MODULES[specifier]) {
     const [kind, name] = entry.split(' ');
-    const real = `require(${JSON.stringify(specifier)}).${name}`;
+    const real = `(require(${JSON.stringify(specifier)}).${name})`;
     lines.push(kind === 'class'
       ? `export class ${name} { constructor(...args) { return new ${real}(...args); } }`
       : `export const ${name} = new Proxy({}, { get: (_target, key) => ${real}[key] });`);
