@@ -1,5 +1,5 @@
 // Only the parts of @kubernetes/client-node that sluice uses: KubeConfig (credentials: token
-// files, exec plugins, client certificates, as kubectl resolves them) and RequestContext. The
+// files, exec plugins, client certificates, proxies, as kubectl resolves them). The
 // package's index, and config.js through one import, load its whole generated API (every model
 // and API class): 46 MB more RSS, measured (bare Node 24 + index 125 MB; these modules 79 MB).
 // config.js needs the generated API only for makeApiClient(), which sluice never calls, so that
@@ -7,7 +7,6 @@
 
 import { registerHooks } from 'node:module';
 import type * as ConfigModule from '@kubernetes/client-node/dist/config.js';
-import type * as HttpModule from '@kubernetes/client-node/dist/gen/http/http.js';
 
 const GENERATED_API_STUB = moduleFrom([
   "const unused = () => { throw new Error('sluice loads @kubernetes/client-node without its generated API client'); };",
@@ -94,14 +93,11 @@ const hooks = registerHooks({
   },
 });
 let config: typeof ConfigModule;
-let http: typeof HttpModule;
 try {
   config = await import('@kubernetes/client-node/dist/config.js');
-  http = await import('@kubernetes/client-node/dist/gen/http/http.js');
 } finally {
   hooks.deregister();
 }
 
 export const { KubeConfig } = config;
 export type KubeConfig = ConfigModule.KubeConfig;
-export const { RequestContext, HttpMethod } = http;
