@@ -1,7 +1,20 @@
 import { expect } from 'chai';
-import { request } from 'undici';
+import { Pool, request } from 'undici';
 import { eventually } from '../helpers/eventually.ts';
 import { harnessPerTest } from '../helpers/harness.ts';
+import { RawClient } from '../helpers/raw-http.ts';
+
+/** One request sent byte for byte as given (HTTP/1.1, connection closed after it); resolves with the status. */
+async function rawRequest(address: string, target: string, headers: Buffer): Promise<number> {
+  const client = await RawClient.open(address);
+  try {
+    client.write(Buffer.concat([Buffer.from(`GET ${target} HTTP/1.1\r\nHost: ${address}\r\nConnection: close\r\n`, 'latin1'), headers, Buffer.from('\r\n')]));
+    const [response] = await client.waitForResponses(1, 'the response');
+    return response.status;
+  } finally {
+    client.destroy();
+  }
+}
 
 describe('access log (e2e)', () => {
   const h = harnessPerTest();
@@ -33,5 +46,44 @@ describe('access log (e2e)', () => {
     await pending;
     const aborted = await sluice.waitForLog((l) => l.msg === 'access' && l.path === '/hang', 'the aborted request line');
     expect(aborted).to.include({ status: 499, error: 'client disconnected' });
+  });
+
+  it('keeps each line valid JSON with the exact values when the path and user agent hold quotes, backslashes, tabs and non-ASCII bytes', async () => {
+    const sluice = await h.start(1, { extra: 'accessLog: true' });
+    const target = '/say"hi"\\there?q="x\\y"&e=%C3%A9%00%22&b={a}|^`<>[]';
+    // A header's bytes are Latin-1 to Node: UTF-8 text from a client arrives as one character per byte.
+    const agent = Buffer.concat([Buffer.from('say "hi" \\o/\tend ', 'latin1'), Buffer.from('Mözilla/5.0 😀 中文', 'utf8')]);
+    const status = await rawRequest(sluice.proxy, target, Buffer.concat([Buffer.from('User-Agent: '), agent, Buffer.from('\r\nX-Request-Id: id "1" \\ \r\n')]));
+    expect(status).to.equal(200);
+    const line = await sluice.waitForLog((l) => l.msg === 'access' && l.requestId === 'id "1" \\', 'the access line');
+    expect(line).to.include({ path: target, userAgent: agent.toString('latin1'), method: 'GET', status: 200 });
+  });
+
+  it('writes whole lines for very long paths and user agents', async () => {
+    const sluice = await h.start(1, { extra: 'accessLog: true' });
+    const target = `/long/${'p'.repeat(4000)}?q=${'"\\'.repeat(500)}`;
+    const agent = `${'a'.repeat(6000)}"\\${'é'.repeat(1000)}`;
+    const status = await rawRequest(sluice.proxy, target, Buffer.from(`User-Agent: ${agent}\r\nX-Request-Id: long-1\r\n`, 'latin1'));
+    expect(status).to.equal(200);
+    const line = await sluice.waitForLog((l) => l.msg === 'access' && l.requestId === 'long-1', 'the access line');
+    expect(line).to.include({ path: target, userAgent: agent });
+  });
+
+  it('writes a line for every request, none torn, the last ones too when it shuts down', async () => {
+    const sluice = await h.start(2, { extra: 'accessLog: true' });
+    const ids = Array.from({ length: 600 }, (_, i) => `load-${i}`);
+    const pool = new Pool(sluice.proxyUrl, { connections: 20 });
+    for (let i = 0; i < ids.length; i += 20) {
+      await Promise.all(ids.slice(i, i + 20).map(async (id) => {
+        const res = await pool.request({ method: 'GET', path: `/echo?id=${id}`, headers: { 'x-request-id': id, 'user-agent': `agent "${id}" \\` } });
+        await res.body.text();
+      }));
+    }
+    // No idle connection left to wait for: sluice stops at once, with the last lines still in its batch.
+    await pool.close();
+    sluice.signal('SIGTERM');
+    expect(await sluice.waitForExit()).to.equal(0);
+    const logged = sluice.logs.filter((l) => l.msg === 'access').map((l) => String(l.requestId));
+    expect(logged.sort()).to.deep.equal([...ids].sort());
   });
 });
