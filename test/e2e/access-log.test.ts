@@ -1,8 +1,15 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { Pool, request } from 'undici';
 import { eventually } from '../helpers/eventually.ts';
 import { harnessPerTest } from '../helpers/harness.ts';
 import { RawClient } from '../helpers/raw-http.ts';
+import { SLUICE_BIN, testConfig } from '../helpers/sluice-process.ts';
+import { startBackends, type TestBackend } from '../helpers/test-backend.ts';
 
 /** One request sent byte for byte as given (HTTP/1.1, connection closed after it); resolves with the status. */
 async function rawRequest(address: string, target: string, headers: Buffer): Promise<number> {
@@ -85,5 +92,56 @@ describe('access log (e2e)', () => {
     expect(await sluice.waitForExit()).to.equal(0);
     const logged = sluice.logs.filter((l) => l.msg === 'access').map((l) => String(l.requestId));
     expect(logged.sort()).to.deep.equal([...ids].sort());
+  });
+});
+
+describe('access log on a stdout nobody reads (e2e)', () => {
+  let backends: TestBackend[] = [];
+  let dir = '';
+  afterEach(async () => {
+    await Promise.all(backends.map((b) => b.kill()));
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('drops lines past its limit and counts them instead of buffering without bound, and says so when stdout drains', async () => {
+    backends = await startBackends(1);
+    dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
+    const config = join(dir, 'config.yaml');
+    writeFileSync(config, testConfig(backends.map((b) => b.url), 'accessLog: true'));
+    const child = spawn(process.execPath, [SLUICE_BIN, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let text = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
+      const proxy = (await eventually(() => /"address":"([^"]+)","msg":"proxy listening"/.exec(text), 'sluice to listen'))[1];
+      // Stop reading: the pipe fills, and sluice's stdout keeps what it cannot write.
+      child.stdout.pause();
+      // About 4.5 KB per line: 2,000 lines are twice the 4 MiB sluice lets wait in stdout.
+      const agent = 'a'.repeat(4500);
+      const requests = 2000;
+      const pool = new Pool(`http://${proxy}`, { connections: 16 });
+      try {
+        for (let i = 0; i < requests; i += 16) {
+          await Promise.all(Array.from({ length: Math.min(16, requests - i) }, async (_, k) => {
+            const res = await pool.request({ method: 'GET', path: '/', headers: { 'user-agent': agent, 'x-request-id': `r${i + k}` } });
+            await res.body.text();
+            expect(res.statusCode).to.equal(200);
+          }));
+        }
+      } finally {
+        await pool.close();
+      }
+      child.stdout.resume();
+      const notice = await eventually(() => text.split('\n').find((l) => l.includes('"msg":"access lines dropped"')), 'the dropped-lines notice');
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+      const lines = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { msg: string; requestId?: string });
+      const logged = lines.filter((l) => l.msg === 'access').map((l) => l.requestId);
+      const dropped = (JSON.parse(notice) as { dropped: number }).dropped;
+      expect(dropped).to.be.greaterThan(0);
+      expect(logged.length + dropped).to.equal(requests);
+      expect(new Set(logged).size).to.equal(logged.length);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });

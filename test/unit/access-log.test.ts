@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { once } from 'node:events';
 import { Writable } from 'node:stream';
 import { AccessLog } from '../../src/observers/access-log.ts';
 import type { CompletedExchange } from '../../src/observers/exchange.ts';
@@ -139,5 +140,80 @@ describe('access log lines', () => {
     const [first, second] = out.lines;
     expect(first).to.match(/^\d\d:\d\d:\d\d\.\d{3} 200 GET \/a\?b=1 → http:\/\/127\.0\.0\.1:8081 12\.3ms 512B id=abc$/);
     expect(second).to.match(/^\d\d:\d\d:\d\d\.\d{3} 502 GET \/ → - 0\.1ms 236B attempts=3 error="connect ECONNREFUSED" id=-$/);
+  });
+});
+
+describe('access log on a stdout that does not keep up', () => {
+  const LIMIT = 64 * 1024;
+  const BATCH = 16 * 1024;
+
+  function requestIds(lines: string[]): { ids: number[]; dropped: number[] } {
+    const ids: number[] = [];
+    const dropped: number[] = [];
+    for (const line of lines) {
+      const parsed = JSON.parse(line) as { msg: string; requestId?: string; dropped?: number; level: string };
+      if (parsed.msg === 'access') ids.push(Number(parsed.requestId));
+      else {
+        expect(parsed).to.include({ msg: 'access lines dropped', level: 'warn' });
+        dropped.push(parsed.dropped ?? NaN);
+        ids.push(-1);
+      }
+    }
+    return { ids, dropped };
+  }
+
+  it('holds at most its limit, counts the lines it drops, and says how many once stdout drains', async () => {
+    const out = new Capture();
+    out.stalled = true;
+    const log = new AccessLog('json', { out, maxBufferedChars: LIMIT });
+    const stalledCount = 20_000;
+    let n = 0;
+    for (; n < stalledCount; n++) {
+      log.exchangeEnded(exchange({ requestId: String(n) }));
+      expect(out.writableLength).to.be.at.most(LIMIT + BATCH + 1024);
+    }
+    const drained = once(out, 'drain');
+    out.release();
+    await drained;
+    for (; n < stalledCount + 1000; n++) log.exchangeEnded(exchange({ requestId: String(n) }));
+    log.close();
+
+    const { ids, dropped } = requestIds(out.lines);
+    expect(dropped).to.have.length(1);
+    const gap = ids.indexOf(-1);
+    // Every line before the notice, none of the dropped ones, every line after it.
+    expect(ids.slice(0, gap)).to.deep.equal(Array.from({ length: gap }, (_, i) => i));
+    expect(ids.slice(gap + 1)).to.deep.equal(Array.from({ length: n - gap - dropped[0] }, (_, i) => gap + dropped[0] + i));
+    expect(dropped[0]).to.be.greaterThan(stalledCount / 2);
+  });
+
+  it('writes what it held, and the count of dropped lines, when closed while stdout is stalled', async () => {
+    const out = new Capture();
+    out.stalled = true;
+    const log = new AccessLog('json', { out, maxBufferedChars: LIMIT });
+    for (let n = 0; n < 5000; n++) log.exchangeEnded(exchange({ requestId: String(n) }));
+    const waiting = out.writableLength;
+    log.close();
+    // Handed to stdout at once, not left for a 'drain' that may come after the process has exited.
+    expect(out.writableLength).to.be.greaterThan(waiting);
+    const drained = once(out, 'drain');
+    out.release();
+    await drained;
+    const { ids, dropped } = requestIds(out.lines);
+    expect(ids.at(-1)).to.equal(-1);
+    expect(ids.length - 1 + dropped[0]).to.equal(5000);
+    expect(ids.slice(0, -1)).to.deep.equal(Array.from({ length: ids.length - 1 }, (_, i) => i));
+  });
+
+  it('says so in the pretty format too', async () => {
+    const out = new Capture();
+    out.stalled = true;
+    const log = new AccessLog('pretty', { out, maxBufferedChars: LIMIT });
+    for (let n = 0; n < 5000; n++) log.exchangeEnded(exchange({ requestId: String(n) }));
+    log.close();
+    const drained = once(out, 'drain');
+    out.release();
+    await drained;
+    expect(out.lines.at(-1)).to.match(/^\d\d:\d\d:\d\d\.\d{3} WARN {2}access lines dropped dropped=\d+ reason="stdout was not keeping up"$/);
   });
 });
