@@ -113,6 +113,8 @@ describe('access log on a stdout nobody reads (e2e)', () => {
       let text = '';
       child.stdout.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
       const proxy = (await eventually(() => /"address":"([^"]+)","msg":"proxy listening"/.exec(text), 'sluice to listen'))[1];
+      const admin = (await eventually(() => /"address":"([^"]+)","msg":"admin listening"/.exec(text), 'the admin listener'))[1];
+      await eventually(async () => (await fetch(`http://${admin}/readyz`)).ok, 'the backend to pass its first probe');
       // Stop reading: the pipe fills, and sluice's stdout keeps what it cannot write.
       child.stdout.pause();
       // About 4.5 KB per line: 2,000 lines are twice the 4 MiB sluice lets wait in stdout.
