@@ -5,18 +5,15 @@ import { AccessLog } from '../../src/observers/access-log.ts';
 import type { CompletedExchange } from '../../src/observers/exchange.ts';
 import type { Backend } from '../../src/pool/backend.ts';
 
-/** Keeps what is written; while `stalled`, it does not finish writes, like a pipe nobody reads. */
+/** Keeps the bytes written (as stdout would get them); while `stalled`, it does not finish writes, like a pipe nobody reads. */
 class Capture extends Writable {
-  readonly chunks: string[] = [];
+  /** One entry per write. */
+  readonly chunks: Buffer[] = [];
   stalled = false;
   private held: (() => void)[] = [];
 
-  constructor() {
-    super({ decodeStrings: false });
-  }
-
-  override _write(chunk: string, _encoding: BufferEncoding, done: () => void): void {
-    this.chunks.push(chunk);
+  override _write(chunk: Buffer, _encoding: BufferEncoding, done: () => void): void {
+    this.chunks.push(Buffer.from(chunk));
     if (this.stalled) this.held.push(done);
     else done();
   }
@@ -26,8 +23,12 @@ class Capture extends Writable {
     for (const done of this.held.splice(0)) done();
   }
 
+  get text(): string {
+    return Buffer.concat(this.chunks).toString('utf8');
+  }
+
   get lines(): string[] {
-    return this.chunks.join('').split('\n').slice(0, -1);
+    return this.text.split('\n').slice(0, -1);
   }
 }
 
@@ -80,14 +81,38 @@ describe('access log lines', () => {
     for (const x of exchanges) log.exchangeEnded(x);
     log.close();
     const after = Date.now();
-    const lines = out.chunks.join('').split(/(?<=\n)/);
+    const lines = out.text.split(/(?<=\n)/);
     expect(lines).to.have.length(exchanges.length);
-    lines.forEach((line, i) => {
+    const expected = lines.map((line, i) => {
       const time = (JSON.parse(line) as { time: string }).time;
       expect(Date.parse(time)).to.be.within(before, after);
       expect(new Date(Date.parse(time)).toISOString()).to.equal(time);
       expect(line).to.equal(expectedLine(exchanges[i], time));
+      return expectedLine(exchanges[i], time);
     });
+    expect(Buffer.concat(out.chunks).equals(Buffer.from(expected.join(''), 'utf8'))).to.equal(true);
+  });
+
+  it('reach stdout as UTF-8, whichever field holds text that is not ASCII', () => {
+    const out = new Capture();
+    const log = new AccessLog('json', { out });
+    const ascii = Array.from({ length: 3000 }, (_, i) => exchange({ requestId: `a${i}`, userAgent: i % 7 ? 'curl/8.5.0' : 'say "hi" \\o/\t' }));
+    // Not ASCII in every field the line takes from elsewhere, each in a batch of its own.
+    const others = [
+      exchange({ userAgent: 'Mözilla' }), exchange({ target: '/中文' }), exchange({ host: 'bücher.example' }), exchange({ requestId: '😀' }),
+      exchange({ error: 'caf\xe9' }), exchange({ method: 'GÉT' }), exchange({ remoteAddress: '\u2028' }),
+      exchange({ backend: backend('http://10.0.0.7:8080', 'pöd') }), exchange({ backend: backend('http://bücher.example:80') }), exchange({ protocol: 'HTTP/1.1é' }),
+    ];
+    const exchanges: CompletedExchange[] = [];
+    for (const x of [...ascii.slice(0, 1000), ...others.flatMap((o, i) => [o, ...ascii.slice(1000 + i * 100, 1100 + i * 100)]), ...ascii.slice(2000)]) {
+      exchanges.push(x);
+      log.exchangeEnded(x);
+      if (others.includes(x)) log.flush();
+    }
+    log.close();
+    const times = out.lines.map((line) => (JSON.parse(line) as { time: string }).time);
+    const expected = exchanges.map((x, i) => expectedLine(x, times[i])).join('');
+    expect(Buffer.concat(out.chunks).equals(Buffer.from(expected, 'utf8'))).to.equal(true);
   });
 
   it('carry the millisecond they were made in', () => {
@@ -126,7 +151,7 @@ describe('access log lines', () => {
     for (let i = 0; i < count; i++) log.exchangeEnded(exchange({ requestId: `r${i}`, userAgent: i % 100 === 0 ? 'u'.repeat(30_000) : 'agent' }));
     log.close();
     expect(out.chunks.length).to.be.greaterThan(10).and.lessThan(count / 10);
-    for (const chunk of out.chunks) expect(chunk.endsWith('\n')).to.equal(true);
+    for (const chunk of out.chunks) expect(chunk.at(-1)).to.equal(0x0a);
     const ids = out.lines.map((line) => (JSON.parse(line) as { requestId: string }).requestId);
     expect(ids).to.deep.equal(Array.from({ length: count }, (_, i) => `r${i}`));
   });
@@ -136,8 +161,10 @@ describe('access log lines', () => {
     const log = new AccessLog('pretty', { out });
     log.exchangeEnded(exchange({ target: '/a?b=1', totalMs: 12.34, bytesOut: 512, requestId: 'abc' }));
     log.exchangeEnded(exchange({ backend: undefined, status: 502, attempts: 3, error: 'connect ECONNREFUSED', requestId: undefined, totalMs: 0.05 }));
+    log.exchangeEnded(exchange({ target: '/café/中', requestId: 'é' }));
     log.close();
-    const [first, second] = out.lines;
+    const [first, second, third] = out.lines;
+    expect(third).to.match(/^\d\d:\d\d:\d\d\.\d{3} 200 GET \/café\/中 → http:\/\/127\.0\.0\.1:8081 2\.3ms 236B id=é$/);
     expect(first).to.match(/^\d\d:\d\d:\d\d\.\d{3} 200 GET \/a\?b=1 → http:\/\/127\.0\.0\.1:8081 12\.3ms 512B id=abc$/);
     expect(second).to.match(/^\d\d:\d\d:\d\d\.\d{3} 502 GET \/ → - 0\.1ms 236B attempts=3 error="connect ECONNREFUSED" id=-$/);
   });
