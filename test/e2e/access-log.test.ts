@@ -1,7 +1,27 @@
 import { expect } from 'chai';
-import { request } from 'undici';
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Pool, request } from 'undici';
 import { eventually } from '../helpers/eventually.ts';
 import { harnessPerTest } from '../helpers/harness.ts';
+import { RawClient } from '../helpers/raw-http.ts';
+import { SLUICE_BIN, testConfig } from '../helpers/sluice-process.ts';
+import { startBackends, type TestBackend } from '../helpers/test-backend.ts';
+
+/** One request sent byte for byte as given (HTTP/1.1, connection closed after it); resolves with the status. */
+async function rawRequest(address: string, target: string, headers: Buffer): Promise<number> {
+  const client = await RawClient.open(address);
+  try {
+    client.write(Buffer.concat([Buffer.from(`GET ${target} HTTP/1.1\r\nHost: ${address}\r\nConnection: close\r\n`, 'latin1'), headers, Buffer.from('\r\n')]));
+    const [response] = await client.waitForResponses(1, 'the response');
+    return response.status;
+  } finally {
+    client.destroy();
+  }
+}
 
 describe('access log (e2e)', () => {
   const h = harnessPerTest();
@@ -33,5 +53,97 @@ describe('access log (e2e)', () => {
     await pending;
     const aborted = await sluice.waitForLog((l) => l.msg === 'access' && l.path === '/hang', 'the aborted request line');
     expect(aborted).to.include({ status: 499, error: 'client disconnected' });
+  });
+
+  it('keeps each line valid JSON with the exact values when the path and user agent hold quotes, backslashes, tabs and non-ASCII bytes', async () => {
+    const sluice = await h.start(1, { extra: 'accessLog: true' });
+    const target = '/say"hi"\\there?q="x\\y"&e=%C3%A9%00%22&b={a}|^`<>[]';
+    // A header's bytes are Latin-1 to Node: UTF-8 text from a client arrives as one character per byte.
+    const agent = Buffer.concat([Buffer.from('say "hi" \\o/\tend ', 'latin1'), Buffer.from('Mözilla/5.0 😀 中文', 'utf8')]);
+    const status = await rawRequest(sluice.proxy, target, Buffer.concat([Buffer.from('User-Agent: '), agent, Buffer.from('\r\nX-Request-Id: id "1" \\ \r\n')]));
+    expect(status).to.equal(200);
+    const line = await sluice.waitForLog((l) => l.msg === 'access' && l.requestId === 'id "1" \\', 'the access line');
+    expect(line).to.include({ path: target, userAgent: agent.toString('latin1'), method: 'GET', status: 200 });
+  });
+
+  it('writes whole lines for very long paths and user agents', async () => {
+    const sluice = await h.start(1, { extra: 'accessLog: true' });
+    const target = `/long/${'p'.repeat(4000)}?q=${'"\\'.repeat(500)}`;
+    const agent = `${'a'.repeat(6000)}"\\${'é'.repeat(1000)}`;
+    const status = await rawRequest(sluice.proxy, target, Buffer.from(`User-Agent: ${agent}\r\nX-Request-Id: long-1\r\n`, 'latin1'));
+    expect(status).to.equal(200);
+    const line = await sluice.waitForLog((l) => l.msg === 'access' && l.requestId === 'long-1', 'the access line');
+    expect(line).to.include({ path: target, userAgent: agent });
+  });
+
+  it('writes a line for every request, none torn, the last ones too when it shuts down', async () => {
+    const sluice = await h.start(2, { extra: 'accessLog: true' });
+    const ids = Array.from({ length: 600 }, (_, i) => `load-${i}`);
+    const pool = new Pool(sluice.proxyUrl, { connections: 20 });
+    for (let i = 0; i < ids.length; i += 20) {
+      await Promise.all(ids.slice(i, i + 20).map(async (id) => {
+        const res = await pool.request({ method: 'GET', path: `/echo?id=${id}`, headers: { 'x-request-id': id, 'user-agent': `agent "${id}" \\` } });
+        await res.body.text();
+      }));
+    }
+    // No idle connection left to wait for: sluice stops at once, with the last lines still in its batch.
+    await pool.close();
+    sluice.signal('SIGTERM');
+    expect(await sluice.waitForExit()).to.equal(0);
+    const logged = sluice.logs.filter((l) => l.msg === 'access').map((l) => String(l.requestId));
+    expect(logged.sort()).to.deep.equal([...ids].sort());
+  });
+});
+
+describe('access log on a stdout nobody reads (e2e)', () => {
+  let backends: TestBackend[] = [];
+  let dir = '';
+  afterEach(async () => {
+    await Promise.all(backends.map((b) => b.kill()));
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  });
+
+  it('drops lines past its limit and counts them instead of buffering without bound, and says so when stdout drains', async () => {
+    backends = await startBackends(1);
+    dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
+    const config = join(dir, 'config.yaml');
+    writeFileSync(config, testConfig(backends.map((b) => b.url), 'accessLog: true'));
+    const child = spawn(process.execPath, [SLUICE_BIN, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let text = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
+      const proxy = (await eventually(() => /"address":"([^"]+)","msg":"proxy listening"/.exec(text), 'sluice to listen'))[1];
+      const admin = (await eventually(() => /"address":"([^"]+)","msg":"admin listening"/.exec(text), 'the admin listener'))[1];
+      await eventually(async () => (await fetch(`http://${admin}/readyz`)).ok, 'the backend to pass its first probe');
+      // Stop reading: the pipe fills, and sluice's stdout keeps what it cannot write.
+      child.stdout.pause();
+      // About 4.5 KB per line: 2,000 lines are twice the 4 MiB sluice lets wait in stdout.
+      const agent = 'a'.repeat(4500);
+      const requests = 2000;
+      const pool = new Pool(`http://${proxy}`, { connections: 16 });
+      try {
+        for (let i = 0; i < requests; i += 16) {
+          await Promise.all(Array.from({ length: Math.min(16, requests - i) }, async (_, k) => {
+            const res = await pool.request({ method: 'GET', path: '/', headers: { 'user-agent': agent, 'x-request-id': `r${i + k}` } });
+            await res.body.text();
+            expect(res.statusCode).to.equal(200);
+          }));
+        }
+      } finally {
+        await pool.close();
+      }
+      child.stdout.resume();
+      const notice = await eventually(() => text.split('\n').find((l) => l.includes('"msg":"access lines dropped"')), 'the dropped-lines notice');
+      child.kill('SIGTERM');
+      await once(child, 'exit');
+      const lines = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { msg: string; requestId?: string });
+      const logged = lines.filter((l) => l.msg === 'access').map((l) => l.requestId);
+      const dropped = (JSON.parse(notice) as { dropped: number }).dropped;
+      expect(dropped).to.be.greaterThan(0);
+      expect(logged.length + dropped).to.equal(requests);
+      expect(new Set(logged).size).to.equal(logged.length);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
   });
 });
