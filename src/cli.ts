@@ -132,7 +132,23 @@ export async function main(argv: string[]): Promise<void> {
     process.stderr.write(`sluice: ${err.message}\n`);
     code = err.exitCode;
   }
+  await stdoutDrained(STDOUT_DRAIN_MS);
   process.exit(code);
+}
+
+/** How long log lines still queued for a slow stdout (a pipe) may hold up the exit. */
+const STDOUT_DRAIN_MS = 3000;
+
+/** process.exit() drops what stdout has not written yet: a pipe nobody reads fast enough loses the last lines. */
+async function stdoutDrained(deadlineMs: number): Promise<void> {
+  if (process.stdout.writableLength === 0) return;
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, deadlineMs);
+    process.stdout.once('drain', () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
 }
 
 if (import.meta.main) await main(process.argv.slice(2));

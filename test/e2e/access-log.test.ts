@@ -146,4 +146,44 @@ describe('access log on a stdout nobody reads (e2e)', () => {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
   });
+
+  it('keeps the lines still queued for a slow stdout when it exits on SIGTERM (exit waits for stdout, up to 3 s)', async () => {
+    backends = await startBackends(1);
+    dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
+    const config = join(dir, 'config.yaml');
+    writeFileSync(config, testConfig(backends.map((b) => b.url), 'accessLog: true'));
+    const child = spawn(process.execPath, [SLUICE_BIN, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+    try {
+      let text = '';
+      child.stdout.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
+      const proxy = (await eventually(() => /"address":"([^"]+)","msg":"proxy listening"/.exec(text), 'sluice to listen'))[1];
+      const admin = (await eventually(() => /"address":"([^"]+)","msg":"admin listening"/.exec(text), 'the admin listener'))[1];
+      await eventually(async () => (await fetch(`http://${admin}/readyz`)).ok, 'the backend to pass its first probe');
+      child.stdout.pause();
+      // ~1.4 MB of access lines: far more than a pipe holds, well under what sluice lets wait.
+      const agent = 'a'.repeat(4500);
+      const requests = 300;
+      const pool = new Pool(`http://${proxy}`, { connections: 16 });
+      try {
+        for (let i = 0; i < requests; i += 16) {
+          await Promise.all(Array.from({ length: Math.min(16, requests - i) }, async (_, k) => {
+            const res = await pool.request({ method: 'GET', path: '/', headers: { 'user-agent': agent, 'x-request-id': `q${i + k}` } });
+            await res.body.text();
+          }));
+        }
+      } finally {
+        await pool.close();
+      }
+      child.kill('SIGTERM');
+      // Shutdown is over once the admin port refuses; only then does reading resume.
+      await eventually(async () => { try { await fetch(`http://${admin}/healthz`); return false; } catch { return true; } }, 'the admin port to close', 20_000);
+      child.stdout.resume();
+      const [code] = await once(child, 'exit') as [number];
+      expect(code).to.equal(0);
+      const logged = text.split('\n').filter((l) => l.includes('"msg":"access"') && l.includes('"requestId":"q'));
+      expect(logged.length, 'access lines that reached stdout').to.equal(requests);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+    }
+  });
 });
