@@ -19,7 +19,10 @@ export function createLogger(level: LevelWithSilent, format: LogFormat = 'json')
     timestamp: pino.stdTimeFunctions.isoTime,
     formatters: { level: (label: string) => ({ level: label }) },
   };
-  return format === 'pretty' ? pino(options, new PrettyLines()) : pino(options);
+  // process.stdout, not pino's default writer (sonic-boom on fd 1): the access log writes through
+  // process.stdout, and on a full pipe sonic-boom's retried write could land inside an access
+  // batch libuv had only partly written; one ordered stream also lets the exit wait for both.
+  return pino(options, format === 'pretty' ? new PrettyLines() : process.stdout);
 }
 
 const LEVEL_WIDTH = 5;

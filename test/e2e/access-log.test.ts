@@ -147,7 +147,7 @@ describe('access log on a stdout nobody reads (e2e)', () => {
     }
   });
 
-  it('keeps the lines still queued for a slow stdout when it exits on SIGTERM (exit waits for stdout, up to 3 s)', async () => {
+  it('keeps the lines still queued for a slow stdout when it exits on SIGTERM (exit waits for stdout, up to 3 s), its own log lines whole beside them', async () => {
     backends = await startBackends(1);
     dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
     const config = join(dir, 'config.yaml');
@@ -164,12 +164,23 @@ describe('access log on a stdout nobody reads (e2e)', () => {
       const agent = 'a'.repeat(4500);
       const requests = 300;
       const pool = new Pool(`http://${proxy}`, { connections: 16 });
+      const reloadsApplied = async (): Promise<number> => {
+        const metrics = await (await fetch(`http://${admin}/metrics`)).text();
+        return Number(/sluice_config_reloads_total\{result="applied"\} (\d+)/.exec(metrics)?.[1] ?? NaN);
+      };
+      let reloads = 0;
       try {
         for (let i = 0; i < requests; i += 16) {
           await Promise.all(Array.from({ length: Math.min(16, requests - i) }, async (_, k) => {
             const res = await pool.request({ method: 'GET', path: '/', headers: { 'user-agent': agent, 'x-request-id': `q${i + k}` } });
             await res.body.text();
           }));
+          // A reload logs a line of sluice's own while access batches wait for the full pipe.
+          if (i % 80 === 0) {
+            child.kill('SIGHUP');
+            reloads++;
+            await eventually(async () => (await reloadsApplied()) === reloads, 'the reload to be applied');
+          }
         }
       } finally {
         await pool.close();
@@ -180,8 +191,9 @@ describe('access log on a stdout nobody reads (e2e)', () => {
       child.stdout.resume();
       const [code] = await once(child, 'exit') as [number];
       expect(code).to.equal(0);
-      const logged = text.split('\n').filter((l) => l.includes('"msg":"access"') && l.includes('"requestId":"q'));
-      expect(logged.length, 'access lines that reached stdout').to.equal(requests);
+      const lines = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { msg: string; requestId?: string });
+      expect(lines.filter((l) => l.msg === 'access' && l.requestId?.startsWith('q')).length, 'access lines that reached stdout').to.equal(requests);
+      expect(lines.filter((l) => l.msg === 'config reloaded').length, 'reload lines').to.equal(reloads);
     } finally {
       if (child.exitCode === null) child.kill('SIGKILL');
     }
