@@ -7,6 +7,7 @@
 import { connect as connectTcp, isIP, type Socket } from 'node:net';
 import { connect as connectTls } from 'node:tls';
 import type { UpstreamTls } from '../pool/backend.ts';
+import { ConnectionError } from '../pool/connection-errors.ts';
 
 /** More than any status line and the headers of a 1xx before it. */
 const MAX_HEAD_BYTES = 16 * 1024;
@@ -17,14 +18,6 @@ export interface Http1ProbeOptions {
   timeoutMs: number;
   /** For https:// backends (upstream.tls), as traffic uses it. */
   tls?: UpstreamTls;
-}
-
-class ProbeError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
 }
 
 /** The status code of the backend's final (non-1xx) answer; rejects with a classifiable error. */
@@ -47,11 +40,7 @@ export function probeHttp1({ url, path, timeoutMs, tls }: Http1ProbeOptions): Pr
       if (err) reject(err);
       else resolve(status!);
     };
-    const timer = setTimeout(() => {
-      const err = new Error(`no answer within ${timeoutMs}ms`);
-      err.name = 'TimeoutError';
-      finish(err);
-    }, timeoutMs);
+    const timer = setTimeout(() => finish(new ConnectionError('SLUICE_RESPONSE_TIMEOUT', `no answer within ${timeoutMs}ms`)), timeoutMs);
 
     if (secure) {
       socket = connectTls({
@@ -65,15 +54,16 @@ export function probeHttp1({ url, path, timeoutMs, tls }: Http1ProbeOptions): Pr
     }
     socket.setEncoding('latin1');
     socket.on('error', (err) => finish(err));
-    socket.on('end', () => finish(new ProbeError('SLUICE_PREMATURE_CLOSE', 'other side closed before the status line')));
-    socket.on('close', () => finish(new ProbeError('SLUICE_PREMATURE_CLOSE', 'other side closed before the status line')));
+    const closedEarly = (): void => finish(new ConnectionError('SLUICE_PREMATURE_CLOSE', 'other side closed before the status line'));
+    socket.on('end', closedEarly);
+    socket.on('close', closedEarly);
     socket.on('data', (chunk: string) => {
       head += chunk;
       for (;;) {
         const lineEnd = head.indexOf('\r\n');
         if (lineEnd === -1) break;
         const match = /^HTTP\/1\.[01] ([1-5]\d\d)(?: |$)/.exec(head.slice(0, lineEnd));
-        if (match === null) return finish(new ProbeError('SLUICE_BAD_RESPONSE', `not an HTTP/1.1 status line: ${JSON.stringify(head.slice(0, Math.min(lineEnd, 64)))}`));
+        if (match === null) return finish(new ConnectionError('SLUICE_BAD_RESPONSE', `not an HTTP/1.1 status line: ${JSON.stringify(head.slice(0, Math.min(lineEnd, 64)))}`));
         const status = Number(match[1]);
         if (status >= 200) return finish(undefined, status);
         // 1xx: an interim answer; the final one follows its (empty or not) header block.
@@ -81,7 +71,7 @@ export function probeHttp1({ url, path, timeoutMs, tls }: Http1ProbeOptions): Pr
         if (headEnd === -1) break;
         head = head.slice(headEnd + 4);
       }
-      if (head.length > MAX_HEAD_BYTES) finish(new ProbeError('SLUICE_BAD_RESPONSE', 'no status line in the first 16 KB'));
+      if (head.length > MAX_HEAD_BYTES) finish(new ConnectionError('SLUICE_BAD_RESPONSE', 'no status line in the first 16 KB'));
     });
   });
 }

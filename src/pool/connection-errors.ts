@@ -43,6 +43,15 @@ const UNPROCESSED_BY_CODE: Record<string, RegExp> = {
   ERR_HTTP2_STREAM_ERROR: /NGHTTP2_REFUSED_STREAM/,
 };
 
+/** A failure sluice itself detects (its timeouts, a bad or missing answer), coded for the table above. */
+export class ConnectionError extends Error {
+  readonly code: string;
+  constructor(code: string, message: string) {
+    super(message);
+    this.code = code;
+  }
+}
+
 /** The error's string code, or its cause's (DOMExceptions such as TimeoutError have numeric codes). */
 function codeOf(err: unknown): string | undefined {
   const e = err as { code?: unknown; cause?: { code?: unknown } } | undefined;

@@ -8,7 +8,7 @@ import type { Dispatcher } from 'undici';
 import type { Logger } from 'pino';
 import type { Backend } from '../pool/backend.ts';
 import type { Pool } from '../pool/pool.ts';
-import { classifyFailure, describeError, type FailureKind } from '../pool/connection-errors.ts';
+import { classifyFailure, ConnectionError, describeError, type FailureKind } from '../pool/connection-errors.ts';
 import type { Runtime, RuntimeRef } from '../runtime.ts';
 import { requestDone, trackRequest } from './client-connections.ts';
 import type { CompletedExchange, ExchangeObserver } from '../observers/exchange.ts';
@@ -226,7 +226,7 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
       return;
     }
     if (statusCode < 100 || statusCode > 599 || (statusMessage !== undefined && INVALID_REASON.test(statusMessage))) {
-      controller.abort(new BadResponseError(`invalid status line (status ${statusCode})`));
+      controller.abort(new ConnectionError('SLUICE_BAD_RESPONSE', `invalid status line (status ${statusCode})`));
       return;
     }
     if (statusCode < 200) {
@@ -628,11 +628,6 @@ class ClientGoneError extends Error {
   constructor() {
     super('client disconnected');
   }
-}
-
-/** The backend's status line is not valid HTTP; the client gets 502. */
-class BadResponseError extends Error {
-  readonly code = 'SLUICE_BAD_RESPONSE';
 }
 
 function ignore(): void {}

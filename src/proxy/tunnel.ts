@@ -11,7 +11,7 @@ import type { ClientRequest, IncomingMessage } from 'node:http';
 import type { Socket } from 'node:net';
 import type { Duplex } from 'node:stream';
 import type { Backend } from '../pool/backend.ts';
-import { classifyFailure, describeError } from '../pool/connection-errors.ts';
+import { classifyFailure, ConnectionError, describeError } from '../pool/connection-errors.ts';
 import type { Runtime } from '../runtime.ts';
 import { trackRequest } from './client-connections.ts';
 import { originForm, type Forwarder } from './forwarder.ts';
@@ -31,14 +31,6 @@ export function shouldUpgrade(req: IncomingMessage): boolean {
 // (with a zero mask, which RFC 6455 allows) towards the backend.
 const CLOSE_TO_CLIENT = Buffer.from([0x88, 0x02, 0x03, 0xe9]);
 const CLOSE_TO_BACKEND = Buffer.from([0x88, 0x82, 0, 0, 0, 0, 0x03, 0xe9]);
-
-class TimeoutError extends Error {
-  readonly code: string;
-  constructor(code: string, message: string) {
-    super(message);
-    this.code = code;
-  }
-}
 
 export class UpgradeTunnels {
   private readonly forwarder: Forwarder;
@@ -163,13 +155,13 @@ class UpgradeAttempts {
     });
     this.upstream = upstream;
     let connected = false;
-    const connectTimer = setTimeout(() => upstream.destroy(new TimeoutError('SLUICE_CONNECT_TIMEOUT', 'connect timeout')), timeouts.connectMs);
+    const connectTimer = setTimeout(() => upstream.destroy(new ConnectionError('SLUICE_CONNECT_TIMEOUT', 'connect timeout')), timeouts.connectMs);
     let responseTimer: NodeJS.Timeout | undefined;
     upstream.once('socket', (socket: Socket) => {
       socket.once('connect', () => {
         connected = true;
         clearTimeout(connectTimer);
-        responseTimer = setTimeout(() => upstream.destroy(new TimeoutError('SLUICE_RESPONSE_TIMEOUT', 'no response in time')), timeouts.responseMs);
+        responseTimer = setTimeout(() => upstream.destroy(new ConnectionError('SLUICE_RESPONSE_TIMEOUT', 'no response in time')), timeouts.responseMs);
       });
     });
     const settle = (): void => {
