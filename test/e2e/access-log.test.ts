@@ -1,9 +1,10 @@
 import { expect } from 'chai';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { Readable } from 'node:stream';
 import { Pool, request } from 'undici';
 import { eventually } from '../helpers/eventually.ts';
 import { harnessPerTest } from '../helpers/harness.ts';
@@ -98,104 +99,95 @@ describe('access log (e2e)', () => {
 describe('access log on a stdout nobody reads (e2e)', () => {
   let backends: TestBackend[] = [];
   let dir = '';
+  let child: ChildProcessByStdio<null, Readable, null> | undefined;
   afterEach(async () => {
+    if (child !== undefined && child.exitCode === null) child.kill('SIGKILL');
+    child = undefined;
     await Promise.all(backends.map((b) => b.kill()));
     if (dir) rmSync(dir, { recursive: true, force: true });
   });
 
-  it('drops lines past its limit and counts them instead of buffering without bound, and says so when stdout drains', async () => {
+  /** sluice with the access log on and stdout a pipe this test reads, or stops reading; resolves once ready. */
+  async function startOnPipe(): Promise<{ sluice: ChildProcessByStdio<null, Readable, null>; output: () => string; proxy: string; admin: string }> {
     backends = await startBackends(1);
     dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
     const config = join(dir, 'config.yaml');
     writeFileSync(config, testConfig(backends.map((b) => b.url), 'accessLog: true'));
-    const child = spawn(process.execPath, [SLUICE_BIN, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const sluice = spawn(process.execPath, [SLUICE_BIN, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
+    child = sluice;
+    let text = '';
+    sluice.stdout.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
+    const proxy = (await eventually(() => /"address":"([^"]+)","msg":"proxy listening"/.exec(text), 'sluice to listen'))[1];
+    const admin = (await eventually(() => /"address":"([^"]+)","msg":"admin listening"/.exec(text), 'the admin listener'))[1];
+    await eventually(async () => (await fetch(`http://${admin}/readyz`)).ok, 'the backend to pass its first probe');
+    return { sluice, output: () => text, proxy, admin };
+  }
+
+  /** `count` GETs, 16 at a time, each logged as a ~4.5 KB line (its user agent) with request id `${prefix}${n}`; `after(sent)` follows each 16. */
+  async function sendLogged(proxy: string, prefix: string, count: number, after?: (sent: number) => Promise<void>): Promise<void> {
+    const agent = 'a'.repeat(4500);
+    const pool = new Pool(`http://${proxy}`, { connections: 16 });
     try {
-      let text = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
-      const proxy = (await eventually(() => /"address":"([^"]+)","msg":"proxy listening"/.exec(text), 'sluice to listen'))[1];
-      const admin = (await eventually(() => /"address":"([^"]+)","msg":"admin listening"/.exec(text), 'the admin listener'))[1];
-      await eventually(async () => (await fetch(`http://${admin}/readyz`)).ok, 'the backend to pass its first probe');
-      // Stop reading: the pipe fills, and sluice's stdout keeps what it cannot write.
-      child.stdout.pause();
-      // About 4.5 KB per line: 2,000 lines are twice the 4 MiB sluice lets wait in stdout.
-      const agent = 'a'.repeat(4500);
-      const requests = 2000;
-      const pool = new Pool(`http://${proxy}`, { connections: 16 });
-      try {
-        for (let i = 0; i < requests; i += 16) {
-          await Promise.all(Array.from({ length: Math.min(16, requests - i) }, async (_, k) => {
-            const res = await pool.request({ method: 'GET', path: '/', headers: { 'user-agent': agent, 'x-request-id': `r${i + k}` } });
-            await res.body.text();
-            expect(res.statusCode).to.equal(200);
-          }));
-        }
-      } finally {
-        await pool.close();
+      for (let i = 0; i < count; i += 16) {
+        await Promise.all(Array.from({ length: Math.min(16, count - i) }, async (_, k) => {
+          const res = await pool.request({ method: 'GET', path: '/', headers: { 'user-agent': agent, 'x-request-id': `${prefix}${i + k}` } });
+          await res.body.text();
+          expect(res.statusCode).to.equal(200);
+        }));
+        await after?.(i);
       }
-      child.stdout.resume();
-      const notice = await eventually(() => text.split('\n').find((l) => l.includes('"msg":"access lines dropped"')), 'the dropped-lines notice');
-      child.kill('SIGTERM');
-      await once(child, 'exit');
-      const lines = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { msg: string; requestId?: string });
-      const logged = lines.filter((l) => l.msg === 'access').map((l) => l.requestId);
-      const dropped = (JSON.parse(notice) as { dropped: number }).dropped;
-      expect(dropped).to.be.greaterThan(0);
-      expect(logged.length + dropped).to.equal(requests);
-      expect(new Set(logged).size).to.equal(logged.length);
     } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
+      await pool.close();
     }
+  }
+
+  function parsed(text: string): { msg: string; requestId?: string }[] {
+    return text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { msg: string; requestId?: string });
+  }
+
+  it('drops lines past its limit and counts them instead of buffering without bound, and says so when stdout drains', async () => {
+    const { sluice, output, proxy } = await startOnPipe();
+    // Stop reading: the pipe fills, and sluice's stdout keeps what it cannot write.
+    sluice.stdout.pause();
+    // About 4.5 KB per line: 2,000 lines are twice the 4 MiB sluice lets wait in stdout.
+    const requests = 2000;
+    await sendLogged(proxy, 'r', requests);
+    sluice.stdout.resume();
+    const notice = await eventually(() => output().split('\n').find((l) => l.includes('"msg":"access lines dropped"')), 'the dropped-lines notice');
+    sluice.kill('SIGTERM');
+    await once(sluice, 'exit');
+    const logged = parsed(output()).filter((l) => l.msg === 'access').map((l) => l.requestId);
+    const dropped = (JSON.parse(notice) as { dropped: number }).dropped;
+    expect(dropped).to.be.greaterThan(0);
+    expect(logged.length + dropped).to.equal(requests);
+    expect(new Set(logged).size).to.equal(logged.length);
   });
 
   it('keeps the lines still queued for a slow stdout when it exits on SIGTERM (exit waits for stdout, up to 3 s), its own log lines whole beside them', async () => {
-    backends = await startBackends(1);
-    dir = mkdtempSync(join(tmpdir(), 'sluice-test-'));
-    const config = join(dir, 'config.yaml');
-    writeFileSync(config, testConfig(backends.map((b) => b.url), 'accessLog: true'));
-    const child = spawn(process.execPath, [SLUICE_BIN, '--config', config], { stdio: ['ignore', 'pipe', 'inherit'] });
-    try {
-      let text = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => { text += chunk; });
-      const proxy = (await eventually(() => /"address":"([^"]+)","msg":"proxy listening"/.exec(text), 'sluice to listen'))[1];
-      const admin = (await eventually(() => /"address":"([^"]+)","msg":"admin listening"/.exec(text), 'the admin listener'))[1];
-      await eventually(async () => (await fetch(`http://${admin}/readyz`)).ok, 'the backend to pass its first probe');
-      child.stdout.pause();
-      // ~1.4 MB of access lines: far more than a pipe holds, well under what sluice lets wait.
-      const agent = 'a'.repeat(4500);
-      const requests = 300;
-      const pool = new Pool(`http://${proxy}`, { connections: 16 });
-      const reloadsApplied = async (): Promise<number> => {
-        const metrics = await (await fetch(`http://${admin}/metrics`)).text();
-        return Number(/sluice_config_reloads_total\{result="applied"\} (\d+)/.exec(metrics)?.[1] ?? NaN);
-      };
-      let reloads = 0;
-      try {
-        for (let i = 0; i < requests; i += 16) {
-          await Promise.all(Array.from({ length: Math.min(16, requests - i) }, async (_, k) => {
-            const res = await pool.request({ method: 'GET', path: '/', headers: { 'user-agent': agent, 'x-request-id': `q${i + k}` } });
-            await res.body.text();
-          }));
-          // A reload logs a line of sluice's own while access batches wait for the full pipe.
-          if (i % 80 === 0) {
-            child.kill('SIGHUP');
-            reloads++;
-            await eventually(async () => (await reloadsApplied()) === reloads, 'the reload to be applied');
-          }
-        }
-      } finally {
-        await pool.close();
-      }
-      child.kill('SIGTERM');
-      // Shutdown is over once the admin port refuses; only then does reading resume.
-      await eventually(async () => { try { await fetch(`http://${admin}/healthz`); return false; } catch { return true; } }, 'the admin port to close', 20_000);
-      child.stdout.resume();
-      const [code] = await once(child, 'exit') as [number];
-      expect(code).to.equal(0);
-      const lines = text.split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as { msg: string; requestId?: string });
-      expect(lines.filter((l) => l.msg === 'access' && l.requestId?.startsWith('q')).length, 'access lines that reached stdout').to.equal(requests);
-      expect(lines.filter((l) => l.msg === 'config reloaded').length, 'reload lines').to.equal(reloads);
-    } finally {
-      if (child.exitCode === null) child.kill('SIGKILL');
-    }
+    const { sluice, output, proxy, admin } = await startOnPipe();
+    sluice.stdout.pause();
+    const reloadsApplied = async (): Promise<number> => {
+      const metrics = await (await fetch(`http://${admin}/metrics`)).text();
+      return Number(/sluice_config_reloads_total\{result="applied"\} (\d+)/.exec(metrics)?.[1] ?? NaN);
+    };
+    // ~1.4 MB of access lines: far more than a pipe holds, well under what sluice lets wait.
+    const requests = 300;
+    let reloads = 0;
+    await sendLogged(proxy, 'q', requests, async (sent) => {
+      // A reload logs a line of sluice's own while access batches wait for the full pipe.
+      if (sent % 80 !== 0) return;
+      sluice.kill('SIGHUP');
+      reloads++;
+      await eventually(async () => (await reloadsApplied()) === reloads, 'the reload to be applied');
+    });
+    sluice.kill('SIGTERM');
+    // Shutdown is over once the admin port refuses; only then does reading resume.
+    await eventually(async () => { try { await fetch(`http://${admin}/healthz`); return false; } catch { return true; } }, 'the admin port to close', 20_000);
+    sluice.stdout.resume();
+    const [code] = await once(sluice, 'exit') as [number];
+    expect(code).to.equal(0);
+    const lines = parsed(output());
+    expect(lines.filter((l) => l.msg === 'access' && l.requestId?.startsWith('q')).length, 'access lines that reached stdout').to.equal(requests);
+    expect(lines.filter((l) => l.msg === 'config reloaded').length, 'reload lines').to.equal(reloads);
   });
 });

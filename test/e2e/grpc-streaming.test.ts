@@ -2,17 +2,13 @@ import { expect } from 'chai';
 import { once } from 'node:events';
 import { connect } from 'node:net';
 import { status as grpcStatus, type Client, type ClientDuplexStream, type ClientReadableStream, type ClientWritableStream, type StatusObject } from '@grpc/grpc-js';
-import { call, chat, download, downloadMessage, grpcClient, METHODS, startGrpcBackends, upload, type GrpcBackend } from '../helpers/grpc-backend.ts';
+import { call, grpcConfig, chat, download, downloadMessage, grpcClient, METHODS, startGrpcBackends, upload, type GrpcBackend } from '../helpers/grpc-backend.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { H2Client } from '../helpers/h2-client.ts';
-import { SluiceProcess, testPreamble } from '../helpers/sluice-process.ts';
+import { SluiceProcess } from '../helpers/sluice-process.ts';
 
 const KB = 1024;
 const MB = 1024 * KB;
-
-function grpcConfig(urls: string[], extra = ''): string {
-  return [...testPreamble(), '  type: grpc', 'upstream:', '  protocol: h2c', extra, 'backends:', ...urls.map((url) => `  - url: ${url}`), ''].join('\n');
-}
 
 /** Reads a Download call, checking each message's index and filler; pauses after `pauseAfter` messages. */
 class DownloadReader {

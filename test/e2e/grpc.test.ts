@@ -1,23 +1,9 @@
 import { expect } from 'chai';
 import { status as grpcStatus, type Client } from '@grpc/grpc-js';
-import { call, chat, grpcClient, METHODS, startGrpcBackends, type GrpcBackend } from '../helpers/grpc-backend.ts';
+import { call, grpcConfig, chat, grpcClient, METHODS, startGrpcBackends, type GrpcBackend } from '../helpers/grpc-backend.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { H2Client } from '../helpers/h2-client.ts';
-import { SluiceProcess, testPreamble } from '../helpers/sluice-process.ts';
-
-/** gRPC backends over h2c, checked with gRPC's health protocol. */
-function grpcConfig(urls: string[], extra = ''): string {
-  return [
-    ...testPreamble(),
-    '  type: grpc',
-    'upstream:',
-    '  protocol: h2c',
-    extra,
-    'backends:',
-    ...urls.map((url) => `  - url: ${url}`),
-    '',
-  ].join('\n');
-}
+import { SluiceProcess } from '../helpers/sluice-process.ts';
 
 describe('gRPC balanced per call (e2e)', () => {
   let backends: GrpcBackend[] = [];

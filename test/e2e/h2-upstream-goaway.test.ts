@@ -1,18 +1,8 @@
 import { expect } from 'chai';
 import { status as grpcStatus, type Client } from '@grpc/grpc-js';
-import { call, grpcClient, GrpcBackend, H2GrpcBackend, METHODS, type CallResult } from '../helpers/grpc-backend.ts';
+import { call, grpcConfig, grpcClient, GrpcBackend, H2GrpcBackend, METHODS, type CallResult } from '../helpers/grpc-backend.ts';
 import { eventually } from '../helpers/eventually.ts';
-import { SluiceProcess, testPreamble } from '../helpers/sluice-process.ts';
-
-/** gRPC backends over h2c; two request failures in a row would eject a backend. */
-function grpcConfig(urls: string[]): string {
-  return [
-    ...testPreamble(), '  type: grpc',
-    'upstream:', '  protocol: h2c',
-    'passiveHealth:', '  consecutiveFailures: 2',
-    'backends:', ...urls.map((url) => `  - url: ${url}`), '',
-  ].join('\n');
-}
+import { SluiceProcess } from '../helpers/sluice-process.ts';
 
 describe('HTTP/2 backends that drain (GOAWAY) or refuse streams (e2e)', function () {
   this.timeout(30_000);
@@ -22,7 +12,7 @@ describe('HTTP/2 backends that drain (GOAWAY) or refuse streams (e2e)', function
 
   async function start(...started: { url: string; kill(): Promise<void> }[]): Promise<Client> {
     backends = started;
-    sluice = await new SluiceProcess(grpcConfig(started.map((b) => b.url))).start(started.length);
+    sluice = await new SluiceProcess(grpcConfig(started.map((b) => b.url), 'passiveHealth:\n  consecutiveFailures: 2')).start(started.length);
     client = grpcClient(sluice.proxy);
     return client;
   }

@@ -6,6 +6,7 @@
 // server made from Node's http2 directly, for HTTP/2 behaviour grpc-js does not offer on request.
 
 import * as grpc from '@grpc/grpc-js';
+import { testPreamble } from './sluice-process.ts';
 import { constants as h2, createServer as createH2Server, type Http2Server, type ServerHttp2Session, type ServerHttp2Stream } from 'node:http2';
 import { listenOnLoopback } from './loopback.ts';
 
@@ -338,4 +339,9 @@ export function upload(client: grpc.Client, done: (error: grpc.ServiceError | nu
 /** A bidirectional call: messages are read and written as they come. */
 export function chat(client: grpc.Client): grpc.ClientDuplexStream<Buffer, Buffer> {
   return client.makeBidiStreamRequest(CHAT.path, bytes.serialize, bytes.deserialize);
+}
+
+/** A sluice config for gRPC backends over h2c, checked with gRPC's health protocol; `extra`: more top-level YAML. */
+export function grpcConfig(urls: string[], extra = ''): string {
+  return [...testPreamble(), '  type: grpc', 'upstream:', '  protocol: h2c', extra, 'backends:', ...urls.map((url) => `  - url: ${url}`), ''].join('\n');
 }
