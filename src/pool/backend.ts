@@ -5,6 +5,7 @@
 // (~12 MB of RSS). Pool.dispatch() is all the proxy uses.
 import ConnectionPool from 'undici/lib/dispatcher/pool.js';
 import type { UpstreamProtocol } from '../config/config.ts';
+import { holdUpstreamTrailersUntilDataRead } from './upstream-h2-trailers.ts';
 
 export type BackendHealth = 'unknown' | 'healthy' | 'unhealthy';
 /** `ejected`: taken out for a while by passive health (real traffic failed), whatever the probes say. */
@@ -168,6 +169,7 @@ export class Backend {
 }
 
 function createDispatcher(url: string, connection: ConnectionSettings, protocol: UpstreamProtocol): ConnectionPool {
+  if (protocol !== 'http1') holdUpstreamTrailersUntilDataRead();
   return new ConnectionPool(url, {
     connectTimeout: connection.connectMs,
     // HTTP/2 multiplexes: undici opens another connection only when one has no stream left.

@@ -14,7 +14,6 @@ import { requestDone, trackRequest } from './client-connections.ts';
 import type { CompletedExchange, ExchangeObserver } from '../observers/exchange.ts';
 import { downstreamResponseHeaderList, requestHasBody, schemeOf, upstreamRequestHeaders } from './headers.ts';
 import { sendError, type ErrorStatus } from './upstream-errors.ts';
-import { holdUpstreamTrailersUntilDataRead } from './h2-adapter.ts';
 
 const IDEMPOTENT = new Set(['GET', 'HEAD', 'OPTIONS', 'PUT', 'DELETE', 'TRACE']);
 /** A reason phrase may hold tabs, spaces and visible characters only (RFC 9112 §4). */
@@ -37,7 +36,6 @@ export class Forwarder {
     this.pool = pool;
     this.runtime = runtime;
     this.log = log;
-    holdUpstreamTrailersUntilDataRead();
   }
 
   handle = (req: IncomingMessage, res: ServerResponse): void => {
