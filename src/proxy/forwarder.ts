@@ -47,8 +47,11 @@ export class Forwarder {
     // An upload that stops moving is cut after timeouts.idle; while waiting for the response
     // head, timeouts.response applies instead.
     if (hasBody) {
-      req.socket.setTimeout(runtime.config.timeouts.idleMs);
-      req.once('end', onRequestBodyEnd);
+      const socket = req.socket;
+      socket.setTimeout(runtime.config.timeouts.idleMs);
+      bodyOf(req).once('end', () => {
+        if (!socket.destroyed) socket.setTimeout(0);
+      });
     }
     const exchange = new Exchange(this, runtime, req, res, headers, hasBody);
     exchange.attempt();
@@ -61,10 +64,9 @@ export class Forwarder {
   }
 }
 
-function onRequestBodyEnd(this: IncomingMessage): void {
-  // Node detaches a request from its socket once the request is complete; the response still has it.
-  const socket = this.socket as Socket | null;
-  if (socket !== null && !socket.destroyed) socket.setTimeout(0);
+/** The readable a request's body arrives on: HTTP/1.1's request itself, HTTP/2's stream (the adapter's `bodyStream`). */
+function bodyOf(req: IncomingMessage): Readable {
+  return (req as IncomingMessage & { bodyStream?: Readable }).bodyStream ?? req;
 }
 
 const EXCHANGE = Symbol('sluice.exchange');
@@ -81,6 +83,8 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
   private readonly forwarder: Forwarder;
   private readonly runtime: Runtime;
   private readonly req: IncomingMessage;
+  /** Where the request body arrives (see bodyOf). */
+  private readonly body: Readable;
   private readonly res: ServerResponse;
   /** The client connection, kept: Node detaches it from `req` once the request body is complete. */
   private readonly socket: Socket;
@@ -118,6 +122,7 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     this.forwarder = forwarder;
     this.runtime = runtime;
     this.req = req;
+    this.body = bodyOf(req);
     this.res = res;
     this.socket = req.socket;
     this.bytesReadAtStart = req.socket.bytesRead;
@@ -157,10 +162,10 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     this.sent = false;
     this.released = false;
     backend.acquire();
-    if (this.hasBody && this.replay === undefined && backend.protocol !== 'http1' && !this.req.readableDidRead) {
+    if (this.hasBody && this.replay === undefined && backend.protocol !== 'http1' && !this.body.readableDidRead) {
       // Only HTTP/2 says "not processed, send it elsewhere" (GOAWAY, REFUSED_STREAM); a body that
       // went to one such backend is replayed from then on, whatever the next one speaks.
-      this.replay = new ReplayableBody(this.req);
+      this.replay = new ReplayableBody(this.body);
       // A small body that came with its head (a gRPC unary call) goes as one Buffer: no stream
       // pipeline per request in undici. Waiting for it lasts until the bytes already read are handled.
       this.replay.prefetch(() => this.dispatchAfterPrefetch());
@@ -180,7 +185,7 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
 
   private dispatch(backend: Backend): void {
     let body: Readable | Iterable<Buffer> | null = null;
-    if (this.hasBody) body = this.replay === undefined ? this.req : this.replay.attemptBody();
+    if (this.hasBody) body = this.replay !== undefined ? this.replay.attemptBody() : this.body === this.req ? this.req : new BorrowedBody(this.body);
     backend.dispatcher.dispatch({
       origin: backend.url,
       method: this.req.method ?? 'GET',
@@ -349,7 +354,7 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
   private get bodyWhole(): boolean {
     if (!this.hasBody) return true;
     if (this.replay !== undefined) return this.replay.whole;
-    return !this.req.readableDidRead && !this.req.destroyed;
+    return !this.body.readableDidRead && !this.body.destroyed;
   }
 
   private fail(status: ErrorStatus, reason: string, retryAfter = false): void {
@@ -438,7 +443,7 @@ const REPLAY_LIMIT = 256 * 1024;
  * backpressure. undici destroys a failed attempt's body; the client's request stays as it was.
  */
 class ReplayableBody {
-  private readonly source: IncomingMessage;
+  private readonly source: Readable;
   /** undefined: more than REPLAY_LIMIT was read, or no retry can come any more. */
   private kept: Buffer[] | undefined = [];
   private keptBytes = 0;
@@ -451,7 +456,7 @@ class ReplayableBody {
   private prefetching: (() => void) | undefined;
   private immediate: NodeJS.Immediate | undefined;
 
-  constructor(source: IncomingMessage) {
+  constructor(source: Readable) {
     this.source = source;
   }
 
@@ -588,6 +593,52 @@ class AttemptBody extends Readable {
 
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     this.body.detach(this);
+    callback(err);
+  }
+}
+
+/**
+ * undici destroys a stream body once it is done with it. An IncomingMessage survives that (undici
+ * detaches its socket first); an HTTP/2 client's stream would not: it is also the response. So
+ * undici gets this stand-in, which reads its source only once undici reads (a request that never
+ * reached a backend leaves the client's body untouched for the next attempt).
+ */
+class BorrowedBody extends Readable {
+  private readonly source: Readable;
+  private listening = false;
+
+  constructor(source: Readable) {
+    super();
+    this.source = source;
+  }
+
+  private readonly onData = (chunk: Buffer): void => {
+    if (!this.push(chunk)) this.source.pause();
+  };
+
+  private readonly onEnd = (): void => {
+    this.push(null);
+  };
+
+  /** The client reset its stream mid-body: undici sees the body end early and aborts the attempt. */
+  private readonly onClose = (): void => {
+    if (!this.source.readableEnded) this.destroy();
+  };
+
+  override _read(): void {
+    if (!this.listening) {
+      this.listening = true;
+      this.source.on('data', this.onData);
+      this.source.once('end', this.onEnd);
+      this.source.once('close', this.onClose);
+    }
+    this.source.resume();
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.source.off('data', this.onData);
+    this.source.off('end', this.onEnd);
+    this.source.off('close', this.onClose);
     callback(err);
   }
 }
