@@ -13,7 +13,7 @@ import { ActiveProber } from './health/active-prober.ts';
 import { Pool } from './pool/pool.ts';
 import type { LogFormat } from './log.ts';
 import { AccessLog } from './observers/access-log.ts';
-import { Metrics } from './observers/metrics.ts';
+import { Metrics, type TrafficSnapshot } from './observers/metrics.ts';
 import { ClientConnections } from './proxy/client-connections.ts';
 import { Forwarder } from './proxy/forwarder.ts';
 import { H2Sessions } from './proxy/h2-adapter.ts';
@@ -224,6 +224,11 @@ export class Sluice implements AdminView {
   /** Prometheus text, or undefined when admin.metrics is off. */
   renderMetrics(): string | undefined {
     return this.metrics?.render();
+  }
+
+  /** `GET /status/traffic`, or undefined when admin.metrics is off. */
+  renderTraffic(): TrafficSnapshot | undefined {
+    return this.metrics?.traffic();
   }
 
   /** `GET /status/history`: the graphs' samples. */

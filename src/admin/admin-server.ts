@@ -1,5 +1,5 @@
-// The admin listener: the status page at /, /status, /status/history, /metrics, /healthz, /readyz. Separate from the proxy port so no backend
-// path is ever shadowed.
+// The admin listener: the status page at /, /status, /status/history, /status/traffic, /metrics,
+// /healthz, /readyz. Separate from the proxy port so no backend path is ever shadowed.
 
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { STATUS_PAGE_CSP, STATUS_PAGE_HTML } from './status-page.ts';
@@ -34,6 +34,13 @@ export function createAdminServer(view: AdminView): Server {
         reply(res, why === null ? 200 : 503, 'text/plain; charset=utf-8', why === null ? 'ready\n' : `not ready: ${why}\n`);
         return;
       }
+      case '/status/traffic': {
+        // The status page's share of /metrics, so off with it: the page then falls back to /status.
+        const traffic = view.renderTraffic();
+        if (traffic === undefined) reply(res, 404, 'text/plain; charset=utf-8', 'Not Found: metrics are off (admin.metrics: false)\n');
+        else reply(res, 200, 'application/json', JSON.stringify(traffic) + '\n');
+        return;
+      }
       case '/status/history':
         reply(res, 200, 'application/json', JSON.stringify(view.renderHistory()) + '\n');
         return;
@@ -45,7 +52,7 @@ export function createAdminServer(view: AdminView): Server {
           });
         } else {
           reply(res, 200, 'text/plain; charset=utf-8',
-            'sluice admin: /status /status?format=text /status/history /metrics /healthz /readyz (open / in a browser for the status page)\n', { vary: 'accept' });
+            'sluice admin: /status /status?format=text /status/history /status/traffic /metrics /healthz /readyz (open / in a browser for the status page)\n', { vary: 'accept' });
         }
         return;
       default:

@@ -1,8 +1,11 @@
 // The status page at `GET /` on the admin listener: one self-contained HTML document (inline CSS
 // and JS, nothing fetched from elsewhere, no build step), so it works through
-// `kubectl port-forward`. It polls ./status, ./metrics and ./status/history every 2 s with
+// `kubectl port-forward`. It polls ./status, ./status/traffic and ./status/history every 2 s with
 // relative URLs (so it also works under `kubectl proxy`'s path prefix); rates and p50/p99 per
 // backend come from counter and histogram-bucket deltas between polls, computed in the browser.
+// ./status/traffic carries just those counters and buckets as JSON: /metrics has them too, but
+// as ~5 KB of Prometheus text per backend to render and parse every 2 s. With metrics off it is
+// a 404, and the rows fall back to /status's request counts (no 5xx or p50/p99).
 // Rows are keyed by backend URL and only changed cells are written, so 500 backends stay cheap.
 // The page's JS avoids backticks and `${`: it lives inside a template literal here.
 
@@ -114,36 +117,17 @@ function el(tag, cls, text) {
 }
 function setText(node, text) { if (node.textContent !== text) node.textContent = text; }
 
-// ---- metrics: counters and histogram buckets per backend ----------------------------------
-var RE_REQ = /^sluice_requests_total\{backend="([^"]*)",code="(\dxx)"\} (\S+)$/;
-var RE_BUCKET = /^sluice_request_duration_seconds_bucket\{backend="([^"]*)",le="([^"]+)"\} (\S+)$/;
-function parseMetrics(text) {
-  var per = new Map(), firstLes = [], firstUrl = null;
-  var lines = text.split('\n');
-  for (var i = 0; i < lines.length; i++) {
-    var l = lines[i], m;
-    if (l.charCodeAt(0) !== 115) continue;
-    if (l.startsWith('sluice_requests_total{')) {
-      m = RE_REQ.exec(l);
-      if (!m) continue;
-      var e = entry(per, m[1]), v = Number(m[3]);
-      e.req += v;
-      if (m[2] === '5xx') e.err += v;
-    } else if (l.startsWith('sluice_request_duration_seconds_bucket{')) {
-      m = RE_BUCKET.exec(l);
-      if (!m) continue;
-      entry(per, m[1]).b.push(Number(m[3]));
-      if (firstUrl === null) firstUrl = m[1];
-      if (m[1] === firstUrl) firstLes.push(m[2] === '+Inf' ? Infinity : Number(m[2]) * 1000);
-    }
-  }
-  if (firstLes.length) les = firstLes;
+// ---- traffic: counters and latency buckets per backend, from ./status/traffic --------------
+function fromTraffic(doc) {
+  les = doc.boundsMs.concat([Infinity]);
+  var per = new Map();
+  Object.keys(doc.backends).forEach(function (url) {
+    var t = doc.backends[url], b = new Array(t.buckets.length), sum = 0;
+    // Summed up like Prometheus le buckets, which is what quantile() reads.
+    for (var i = 0; i < t.buckets.length; i++) { sum += t.buckets[i]; b[i] = sum; }
+    per.set(url, { req: t.requests, err: t.errors, b: b });
+  });
   return per;
-}
-function entry(per, url) {
-  var e = per.get(url);
-  if (!e) { e = { req: 0, err: 0, b: [] }; per.set(url, e); }
-  return e;
 }
 function fromStatus(status) {
   var per = new Map();
@@ -427,19 +411,19 @@ function renderGraphs(history) {
 
 // ---- polling -------------------------------------------------------------------------------
 function fetchOk(path) {
-  return fetch(path, { cache: 'no-store', headers: { accept: 'application/json, text/plain' } }).then(function (res) {
-    if (path === 'metrics' && res.status === 404) { metricsOn = false; return null; }
+  return fetch(path, { cache: 'no-store', headers: { accept: 'application/json' } }).then(function (res) {
+    if (path === 'status/traffic' && res.status === 404) { metricsOn = false; return null; }
     if (!res.ok) throw new Error(path + ': HTTP ' + res.status);
-    return path === 'metrics' ? res.text() : res.json();
+    return res.json();
   });
 }
 var lastHistory = null;
 function poll() {
   var started = Date.now();
-  Promise.all([fetchOk('status'), metricsOn ? fetchOk('metrics') : null, fetchOk('status/history')]).then(function (got) {
+  Promise.all([fetchOk('status'), metricsOn ? fetchOk('status/traffic') : null, fetchOk('status/history')]).then(function (got) {
     var status = got[0], history = got[2];
     skew = Date.parse(status.startedAt) + status.uptimeSeconds * 1000 - Date.now();
-    var per = got[1] !== null ? parseMetrics(got[1]) : fromStatus(status);
+    var per = got[1] !== null ? fromTraffic(got[1]) : fromStatus(status);
     snaps.push({ t: Date.now(), per: per });
     if (snaps.length > WINDOW_POLLS + 1) snaps.shift();
     var seen = new Set();
@@ -511,8 +495,8 @@ const BODY = `<header>
 <div id="none" class="empty" hidden>No backends.</div></div>
 </section>
 </main>
-<footer>Rates, 5xx and p50/p99 per backend: deltas of <a href="metrics">/metrics</a> over the last ~10 s. Also: <a href="status">/status</a> (JSON),
-<a href="status?format=text">/status?format=text</a>, <a href="status/history">/status/history</a>, <a href="readyz">/readyz</a>.</footer>`;
+<footer>Rates, 5xx and p50/p99 per backend: deltas of <a href="status/traffic">/status/traffic</a> over the last ~10 s. Also: <a href="status">/status</a> (JSON),
+<a href="status?format=text">/status?format=text</a>, <a href="status/history">/status/history</a>, <a href="metrics">/metrics</a> (Prometheus), <a href="readyz">/readyz</a>.</footer>`;
 
 const LEGEND_STYLE = '.l-accent{background:var(--accent)}.l-err{background:var(--err)}.l-p99{background:var(--p99)}';
 

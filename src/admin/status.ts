@@ -2,6 +2,7 @@
 // "requests"}]}) and adds state, counters, probes and process-level facts around it.
 
 import { hostname } from 'node:os';
+import type { TrafficSnapshot } from '../observers/metrics.ts';
 import type { Backend } from '../pool/backend.ts';
 import { version } from '../version.ts';
 import type { Pool } from '../pool/pool.ts';
@@ -26,6 +27,8 @@ export interface AdminView {
   discoverySynced(): boolean;
   /** Prometheus text, or undefined when metrics are off. */
   renderMetrics(): string | undefined;
+  /** The status page's per-backend counters and latency buckets, or undefined when metrics are off. */
+  renderTraffic(): TrafficSnapshot | undefined;
   /** The status page's graphs: `{intervalMs, capacity, samples}`. */
   renderHistory(): object;
 }

@@ -40,6 +40,32 @@ class BackendSeries {
   ejections = 0;
 }
 
+/**
+ * `GET /status/traffic`: what the status page needs from the metrics, per backend, without the
+ * ~5 KB of Prometheus text per backend it would otherwise download and parse every 2 s.
+ * Cumulative since the backend joined the pool; the page computes rates and p50/p99 from deltas.
+ */
+export interface TrafficSnapshot {
+  /** Upper bounds of the request-duration buckets, in ms (Prometheus `le`, times 1000). */
+  boundsMs: number[];
+  /** Every backend in the pool, by URL. */
+  backends: Record<string, BackendTraffic>;
+}
+
+export interface BackendTraffic {
+  /** Requests answered, every status class. */
+  requests: number;
+  /** Of those, answered 5xx. */
+  errors: number;
+  /**
+   * Requests per duration bucket, not cumulative (one more than boundsMs: the last is above the
+   * top bound); per-bucket counts are what the registry holds, and mostly zeros, so short.
+   */
+  buckets: number[];
+}
+
+const BOUNDS_MS = BUCKETS.map((s) => s * 1000);
+
 /** What the metrics read from the rest of sluice at scrape time. */
 export interface MetricsSources {
   backends(): readonly Backend[];
@@ -155,6 +181,22 @@ export class Metrics implements ExchangeObserver {
     each('sluice_build_info', 'gauge', 'Always 1; labels say what is running.', (emit) => emit(`version="${this.sources.version}",node="${process.version}"`, 1));
     this.process(out, each);
     return out.join('\n') + '\n';
+  }
+
+  /** The status page's share of the metrics: plain copies, so a reader cannot change the counters. */
+  traffic(): TrafficSnapshot {
+    const backends: Record<string, BackendTraffic> = {};
+    for (const b of this.sources.backends()) {
+      const s = this.series.get(b);
+      let requests = 0;
+      for (let c = 1; c <= 5; c++) requests += s?.requests[c] ?? 0;
+      backends[b.url] = {
+        requests,
+        errors: s?.requests[5] ?? 0,
+        buckets: s === undefined ? new Array<number>(BUCKETS.length + 1).fill(0) : Array.from(s.duration.counts),
+      };
+    }
+    return { boundsMs: BOUNDS_MS.slice(), backends };
   }
 
   private histogram(out: string[], name: string, help: string, backends: readonly Backend[], pick: (s: BackendSeries) => Histogram): void {

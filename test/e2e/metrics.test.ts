@@ -47,6 +47,30 @@ describe('metrics (e2e)', () => {
     expect(samples(text, 'sluice_backend_state').get(`backend="${b1.url}",state="healthy"`)).to.equal(1);
     expect(samples(text, 'sluice_build_info').size).to.equal(1);
     expect(samples(text, 'process_resident_memory_bytes').get('')).to.be.greaterThan(0);
+
+    // The status page's compact copy of the same counters.
+    const res = await request(h.sluice.adminUrl + '/status/traffic');
+    expect(res.statusCode).to.equal(200);
+    expect(res.headers['content-type']).to.equal('application/json');
+    const traffic = (await res.body.json()) as { boundsMs: number[]; backends: Record<string, { requests: number; errors: number; buckets: number[] }> };
+    expect(Object.keys(traffic.backends).sort()).to.deep.equal([b1.url, b2.url].sort());
+    for (const b of [b1, b2]) {
+      const t = traffic.backends[b.url];
+      expect(t.requests).to.equal(counts.get(`backend="${b.url}"`));
+      expect(t.errors).to.equal(requests.get(`backend="${b.url}",code="5xx"`) ?? 0);
+      expect(t.buckets).to.have.length(traffic.boundsMs.length + 1);
+      expect(t.buckets.reduce((x, y) => x + y, 0)).to.equal(t.requests);
+    }
+  });
+
+  it('answers 404 at /metrics and /status/traffic when metrics are off', async () => {
+    await h.start(1, { config: (urls) => testConfig(urls).replace('admin:\n', 'admin:\n  metrics: false\n') });
+    await (await request(h.sluice.proxyUrl + '/')).body.text();
+    for (const path of ['/metrics', '/status/traffic']) {
+      const res = await request(h.sluice.adminUrl + path);
+      expect(res.statusCode, path).to.equal(404);
+      expect(await res.body.text(), path).to.equal('Not Found: metrics are off (admin.metrics: false)\n');
+    }
   });
 
   it('counts answers sluice gave itself under backend=""', async () => {

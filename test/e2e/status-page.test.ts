@@ -1,6 +1,7 @@
 // The status page at `GET /` of the admin listener, in a real headless Chromium against the real
 // sluice process: it loads cleanly, lists the backends, follows a backend that dies and comes
-// back, and draws its graphs. Waits are deadlines on what the page shows, never fixed sleeps.
+// back, draws its graphs, and takes its per-backend counters from /status/traffic, never from
+// /metrics. Waits are deadlines on what the page shows, never fixed sleeps.
 
 import { expect } from 'chai';
 import type { Browser, Page } from 'playwright-core';
@@ -8,6 +9,7 @@ import { request } from 'undici';
 import { launchChromium } from '../helpers/chromium.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { harnessPerTest } from '../helpers/harness.ts';
+import { testConfig } from '../helpers/sluice-process.ts';
 
 /** Generous: the machine may be busy; none of these bounds is a performance claim. */
 const SLOW = 45_000;
@@ -16,18 +18,30 @@ interface PageWatch {
   page: Page;
   /** Console errors and uncaught exceptions, as they happened. */
   errors: string[];
+  /** Paths (query included) of every request the page made, the document's own included. */
+  fetched: string[];
 }
 
 async function openStatusPage(browser: Browser, adminUrl: string): Promise<PageWatch> {
   const page = await browser.newPage();
   const errors: string[] = [];
+  const fetched: string[] = [];
+  page.on('request', (req) => { const u = new URL(req.url()); fetched.push(u.pathname + u.search); });
   page.on('console', (msg) => { if (msg.type() === 'error') errors.push(`console: ${msg.text()}`); });
   page.on('pageerror', (err) => errors.push(`page error: ${err.message}`));
   page.on('requestfailed', (req) => errors.push(`request failed: ${req.url()} ${req.failure()?.errorText ?? ''}`));
   const res = await page.goto(adminUrl + '/');
   expect(res?.status()).to.equal(200);
   expect(res?.headers()['content-type']).to.match(/^text\/html/);
-  return { page, errors };
+  return { page, errors, fetched };
+}
+
+/** Each row's Req/s, 5xx, p50 and p99 cells, as the page shows them. */
+function trafficCells(page: Page): Promise<{ rate: string; errors: string; p50: string; p99: string }[]> {
+  return page.$$eval('#rows tr', (trs) => trs.map((tr) => ({
+    rate: tr.children[3].textContent ?? '', errors: tr.children[6].textContent ?? '',
+    p50: tr.children[7].textContent ?? '', p99: tr.children[8].textContent ?? '',
+  })));
 }
 
 /** The state a backend's row shows, or undefined while there is no such row. */
@@ -67,7 +81,7 @@ describe('status page in Chromium (e2e)', function () {
   it('shows every backend, identity and readiness, draws both graphs, and logs no console error', async () => {
     const sluice = await h.start(3);
     h.load('/', 2, 1_000_000, 100_000);
-    const { page, errors } = await openStatusPage(browser!, sluice.adminUrl);
+    const { page, errors, fetched } = await openStatusPage(browser!, sluice.adminUrl);
     try {
       for (const b of h.backends) await eventually(async () => (await rowState(page, b.url)) === 'healthy', `${b.url}'s row to show healthy`, SLOW);
       expect(await page.locator('#rows tr').count()).to.equal(3);
@@ -82,11 +96,14 @@ describe('status page in Chromium (e2e)', function () {
         await eventually(async () => Number(await page.getAttribute(`#${id}`, 'data-points')) >= 4, `${id} to plot samples`, SLOW);
         await eventually(async () => (await dataPixels(page, id)) > 20, `${id} to draw its line`, SLOW);
       }
-      // Traffic shows up per backend: a request rate and a latency from /metrics deltas.
-      await eventually(async () => {
-        const cells = await page.$$eval('#rows tr', (trs) => trs.map((tr) => [tr.children[3].textContent, tr.children[7].textContent]));
-        return cells.every(([rate, p50]) => Number(rate) > 0 && /\d/.test(p50 ?? ''));
-      }, 'a request rate and p50 on every row', SLOW);
+      // Traffic shows up per backend: a request rate, 5xx and p50/p99 from /status/traffic deltas.
+      await eventually(async () => (await trafficCells(page)).every((c) => Number(c.rate) > 0 && /\d m?s$/.test(c.p50) && /\d m?s$/.test(c.p99)),
+        'a request rate, p50 and p99 on every row', SLOW);
+      for (const c of await trafficCells(page)) expect(c.errors).to.equal('0');
+      // ... and the page got them from the compact JSON, not from the whole Prometheus text.
+      expect(fetched.filter((p) => p === '/status/traffic').length).to.be.at.least(2);
+      expect(fetched.filter((p) => p.startsWith('/metrics'))).to.deep.equal([]);
+      expect(await page.textContent('#p-metrics')).to.equal('');
       expect(errors).to.deep.equal([]);
     } finally {
       await page.close();
@@ -128,11 +145,32 @@ describe('status page in Chromium (e2e)', function () {
     }
   });
 
+  it('falls back to /status\'s counters when metrics are off: asks /status/traffic once, never /metrics, and says so', async () => {
+    const sluice = await h.start(2, { config: (urls) => testConfig(urls).replace('admin:\n', 'admin:\n  metrics: false\n') });
+    h.load('/', 2, 1_000_000, 100_000);
+    const { page, errors, fetched } = await openStatusPage(browser!, sluice.adminUrl);
+    try {
+      await eventually(async () => (await page.textContent('#p-metrics'))?.includes('metrics are off') === true, 'the metrics-off note', SLOW);
+      await eventually(async () => (await trafficCells(page)).every((c) => Number(c.rate) > 0), 'a request rate on every row', SLOW);
+      for (const c of await trafficCells(page)) expect(c).to.deep.include({ errors: '–', p50: '–', p99: '–' });
+      // Keep polling /status long enough to see that the 404 was not asked again.
+      const statusPolls = (): number => fetched.filter((p) => p === '/status').length;
+      const seen = statusPolls();
+      await eventually(async () => statusPolls() >= seen + 2, 'two more polls', SLOW);
+      expect(fetched.filter((p) => p === '/status/traffic')).to.deep.equal(['/status/traffic']);
+      expect(fetched.filter((p) => p.startsWith('/metrics'))).to.deep.equal([]);
+      // Chromium reports that one 404 on the console; nothing else may be there.
+      expect(errors).to.deep.equal(['console: Failed to load resource: the server responded with a status of 404 (Not Found)']);
+    } finally {
+      await page.close();
+    }
+  });
+
   it('keeps the one-line index for curl at / and serves the page only to browsers', async () => {
     const sluice = await h.start(1);
     const plain = await request(sluice.adminUrl + '/');
     expect(plain.headers['content-type']).to.match(/^text\/plain/);
-    expect(await plain.body.text()).to.match(/^sluice admin: \/status .*\/metrics/);
+    expect(await plain.body.text()).to.match(/^sluice admin: \/status .*\/status\/traffic .*\/metrics/);
     const html = await request(sluice.adminUrl + '/', { headers: { accept: 'text/html,application/xhtml+xml' } });
     expect(html.headers['content-type']).to.match(/^text\/html/);
     expect(html.headers['content-security-policy']).to.match(/script-src 'sha256-/);
