@@ -104,7 +104,7 @@ export async function loadgen(binary: string, core: string | undefined, url: str
 export const GRPC_CALL = { path: '/grpc.testing.BenchmarkService/UnaryCall', requestBytes: 32, responseBytes: 38 };
 
 /** SimpleRequest{response_size, payload{body}} in a gRPC length-prefixed frame (sizes < 120 bytes). */
-function grpcRequestFrame(): Buffer {
+export function grpcRequestFrame(): Buffer {
   const payload = Buffer.concat([Buffer.from([0x12, GRPC_CALL.requestBytes]), Buffer.alloc(GRPC_CALL.requestBytes)]);
   const message = Buffer.concat([Buffer.from([0x10, GRPC_CALL.responseBytes, 0x1a, payload.length]), payload]);
   const prefix = Buffer.alloc(5);

@@ -153,6 +153,8 @@ export interface SluiceOptions {
   nodeFlags?: string[];
   /** Another tree's bin/sluice.js (bench/ab.ts); default: the staged package's. */
   bin?: string;
+  /** A command that runs node (`valgrind --tool=callgrind ...`, bench/h2-floor.ts); implies `node FLAGS bin/sluice.js`. */
+  wrap?: string[];
   env?: NodeJS.ProcessEnv;
   readyTimeoutMs?: number;
 }
@@ -200,7 +202,7 @@ export async function startSluiceWith(dir: string, name: string, core: string | 
     '',
   ].join('\n'));
   const bin = options.bin ?? join(stagedPackage(dir), 'bin/sluice.js');
-  const command = options.nodeFlags?.length || options.bin ? [process.execPath, ...(options.nodeFlags ?? []), bin] : [bin];
+  const command = options.nodeFlags?.length || options.bin || options.wrap ? [...(options.wrap ?? []), process.execPath, ...(options.nodeFlags ?? []), bin] : [bin];
   // The shebang's `env node` must find this Node (24), as a user's PATH would.
   const env = { PATH: `${dirname(process.execPath)}:${process.env.PATH ?? ''}`, ...options.env };
   const spawned = performance.now();
