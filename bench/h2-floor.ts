@@ -1,6 +1,6 @@
 // sluice's HTTP/2 cost beside what any Node.js HTTP/2 server costs on the same machine, and beside
 // HAProxy, in the same interleaved rounds:
-//   node bench/h2-floor.ts [ROUNDS] [SECONDS] [--instructions]
+//   node bench/h2-floor.ts [ROUNDS] [SECONDS] [--rate=CALLS_PER_S] [--instructions]
 // Contenders (each pinned to the contender core, load and backends on the other, as npm run bench):
 //   node-hello  a Node HTTP/2 server answering everything itself (bench/peers/node-h2.ts hello):
 //               the ceiling of a Node HTTP/2 listener, with no upstream at all
@@ -9,7 +9,8 @@
 //   sluice      the staged package, default config (gRPC: upstream h2c, gRPC health checks)
 //   haproxy     nbthread 1 (h2c in, HTTP/1.1 out; gRPC: h2 both sides)
 // Workloads: h2c GET (h2load 4 x 16, NGINX HTTP/1.1 backends) and gRPC unary (h2load 4 x 16,
-// grpc-go backends). Prints medians of requests/s and CPU time per request.
+// grpc-go backends), then gRPC at a fixed rate (grpc-go open loop; default half of sluice's
+// closed-loop rate) for p50/p99. Prints medians of requests/s and CPU time per request.
 // --instructions adds instructions per request under valgrind's callgrind, which counts
 // instructions, not time: the same on a quiet machine and a busy one (runs of 2,000 and 8,000
 // requests against a fresh process each; the difference / 6,000). Takes ~10 more minutes.
@@ -18,7 +19,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { buildGrpcPeers } from './lib/gopeers.ts';
-import { GRPC_CALL, grpcRequestFrame, h2load, type Measurement, type Workload } from './lib/load.ts';
+import { GRPC_CALL, grpcload, grpcRequestFrame, h2load, type Measurement, type Workload } from './lib/load.ts';
 import { cpuMs, freePorts, has, killAll, pinned, pinning, run, startProcess, stopProcess, waitForOk, type Started } from './lib/procs.ts';
 import { ROOT, startBackends, startGrpcBackends, startGrpcSluice, startSluice, type Backends, type GrpcBackends, type SluiceOptions } from './lib/servers.ts';
 
@@ -179,6 +180,27 @@ try {
       }
     }
   }
+  // gRPC at a fixed rate (grpc-go open loop, at most 64 calls in flight): half of sluice's
+  // closed-loop rate unless --rate=R, so that every contender can hold it.
+  const rateArg = argv.find((a) => a.startsWith('--rate='));
+  const rate = rateArg ? Number(rateArg.slice(7)) : Math.max(250, Math.floor(median(results.get(`sluice/${GRPC.id}`)!.rps) / 2 / 250) * 250);
+  const latency = new Map<string, { p50: number[]; p99: number[]; cpu: number[]; bad: number }>();
+  log(`gRPC latency: open loop at ${fmt(rate)} calls/s, ${rounds + 1} rounds x ${seconds}s`);
+  for (let round = 0; round <= rounds; round++) {
+    for (const name of round % 2 === 0 ? [...NAMES] : [...NAMES].reverse()) {
+      const s = serving.get(`${name}/${GRPC.id}`)!;
+      const cpu0 = cpuMs(s.proc.child.pid);
+      const m = await grpcload(grpcTools.load, pin.load, new URL(s.url).host, GRPC, seconds, rate);
+      const cpuUs = ((cpuMs(s.proc.child.pid) - cpu0) * 1000) / m.requests;
+      const l = latency.get(name) ?? { p50: [], p99: [], cpu: [], bad: 0 };
+      l.p50.push(m.p50Ms);
+      l.p99.push(m.p99Ms);
+      l.cpu.push(cpuUs);
+      l.bad += m.bad;
+      latency.set(name, l);
+      log(`  [round ${round + 1}] grpc-lat   ${name.padEnd(10)} p50 ${fmt(m.p50Ms, 2)} ms  p99 ${fmt(m.p99Ms, 2)} ms  ${fmt(cpuUs, 1)} us/call${m.bad ? `  bad ${m.bad} (${m.error})` : ''}`);
+    }
+  }
   await stopAll(serving);
 
   const instructions = new Map<string, number>();
@@ -220,6 +242,13 @@ try {
     log(`${name.padEnd(12)} ${cells.join('          ')}`);
   }
   log('medians of the rounds; x haproxy: requests/s as a share of HAProxy\'s (instructions: as a multiple of HAProxy\'s)');
+  log('');
+  log(`gRPC at ${fmt(rate)} calls/s   p50 ms   p99 ms (x haproxy)   us/call`);
+  const haproxyP99 = median(latency.get('haproxy')!.p99);
+  for (const name of NAMES) {
+    const l = latency.get(name)!;
+    log(`${name.padEnd(21)} ${fmt(median(l.p50), 2).padStart(6)}   ${fmt(median(l.p99), 2).padStart(6)} (${fmt(median(l.p99) / haproxyP99, 1)})   ${fmt(median(l.cpu), 1).padStart(7)}${l.bad ? ` bad ${l.bad}` : ''}`);
+  }
 } finally {
   killAll();
   rmSync(dir, { recursive: true, force: true });
