@@ -601,7 +601,8 @@ class AttemptBody extends Readable {
  * undici destroys a stream body once it is done with it. An IncomingMessage survives that (undici
  * detaches its socket first); an HTTP/2 client's stream would not: it is also the response. So
  * undici gets this stand-in, which reads its source only once undici reads (a request that never
- * reached a backend leaves the client's body untouched for the next attempt).
+ * reached a backend leaves the client's body untouched for the next attempt). A client that resets
+ * its stream mid-body needs nothing here: the response closes, and the exchange aborts the attempt.
  */
 class BorrowedBody extends Readable {
   private readonly source: Readable;
@@ -620,17 +621,11 @@ class BorrowedBody extends Readable {
     this.push(null);
   };
 
-  /** The client reset its stream mid-body: undici sees the body end early and aborts the attempt. */
-  private readonly onClose = (): void => {
-    if (!this.source.readableEnded) this.destroy();
-  };
-
   override _read(): void {
     if (!this.listening) {
       this.listening = true;
       this.source.on('data', this.onData);
       this.source.once('end', this.onEnd);
-      this.source.once('close', this.onClose);
     }
     this.source.resume();
   }
@@ -638,7 +633,6 @@ class BorrowedBody extends Readable {
   override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
     this.source.off('data', this.onData);
     this.source.off('end', this.onEnd);
-    this.source.off('close', this.onClose);
     callback(err);
   }
 }

@@ -1,5 +1,6 @@
 import { expect } from 'chai';
 import { execFile } from 'node:child_process';
+import { constants } from 'node:http2';
 import { connect } from 'node:net';
 import { promisify } from 'node:util';
 import { request } from 'undici';
@@ -97,6 +98,60 @@ async function clientConnections(adminUrl: string): Promise<number> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
   return Number(/^sluice_client_connections (\d+)$/m.exec(text)?.[1]);
 }
+
+describe('HTTP/2 requests the compat layer used to answer for sluice (e2e)', () => {
+  const h = harnessPerSuite(1);
+  let client: H2Client;
+  beforeEach(async () => { client = await H2Client.open(h.sluice.proxyUrl); });
+  afterEach(() => client.close());
+
+  it('answers a HEAD request with the head alone, and the connection goes on', async () => {
+    const head = await client.request('/download?bytes=1000', {}, undefined, 'HEAD');
+    expect(head.status).to.equal(200);
+    expect(head.headers['content-length']).to.equal('1000');
+    expect(head.body.length).to.equal(0);
+    expect((await client.request('/')).status).to.equal(200);
+  });
+
+  it('answers Expect: 100-continue with 100 at once, then forwards the body', async () => {
+    const stream = client.session.request({ ':method': 'POST', ':path': '/upload', expect: '100-continue' });
+    await new Promise<void>((resolve, reject) => {
+      stream.once('continue', () => resolve());
+      stream.once('response', (headers) => reject(new Error(`a final answer (${headers[':status']}) before 100`)));
+      stream.once('error', reject);
+    });
+    const answer = new Promise<{ status: number; body: string }>((resolve, reject) => {
+      let status = 0;
+      let body = '';
+      stream.once('response', (headers) => { status = Number(headers[':status']); });
+      stream.setEncoding('utf8').on('data', (chunk: string) => { body += chunk; });
+      stream.once('end', () => resolve({ status, body }));
+      stream.once('error', reject);
+    });
+    stream.end(Buffer.alloc(5000, 'c'));
+    const { status, body } = await answer;
+    expect(status).to.equal(200);
+    expect(JSON.parse(body).bytes).to.equal(5000);
+  });
+
+  it('answers 417 to an expectation it cannot meet, without asking a backend', async () => {
+    const before = h.backends[0].hits;
+    const answer = await client.request('/upload', { expect: 'something-else' }, 'x');
+    expect(answer.status).to.equal(417);
+    expect(h.backends[0].hits).to.equal(before);
+  });
+
+  it('a client that resets its stream mid-upload cuts only that upload: nothing stays in flight, the connection serves on', async () => {
+    const stream = client.session.request({ ':method': 'POST', ':path': '/upload' });
+    stream.on('error', () => {});
+    stream.write(Buffer.alloc(64 * 1024, 'u'));
+    await eventually(async () => ((await h.sluice.status()).backends[0].inflight === 1 ? true : undefined), 'the upload in flight');
+    stream.close(constants.NGHTTP2_CANCEL);
+    await eventually(async () => ((await h.sluice.status()).backends[0].inflight === 0 ? true : undefined), 'nothing in flight after the reset');
+    const answer = await client.request('/upload', {}, Buffer.alloc(1000, 'v'));
+    expect(JSON.parse(answer.text).bytes).to.equal(1000);
+  });
+});
 
 async function requests2xx(adminUrl: string): Promise<number> {
   const text = await (await fetch(`${adminUrl}/metrics`)).text();
