@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { buildGrpcPeers } from './lib/gopeers.ts';
 import { GRPC_CALL, grpcload, grpcRequestFrame, h2load, type Measurement, type Workload } from './lib/load.ts';
 import { cpuMs, freePorts, has, killAll, pinned, pinning, run, startProcess, stopProcess, waitForOk, type Started } from './lib/procs.ts';
-import { ROOT, startBackends, startGrpcBackends, startGrpcSluice, startSluice, type Backends, type GrpcBackends, type SluiceOptions } from './lib/servers.ts';
+import { HAPROXY_ONE_THREAD, ROOT, startBackends, startGrpcBackends, startGrpcSluice, startSluice, type Backends, type GrpcBackends, type SluiceOptions } from './lib/servers.ts';
 
 const argv = process.argv.slice(2);
 const countInstructions = argv.includes('--instructions');
@@ -64,14 +64,7 @@ async function startNode(args: string[], wrap: string[] = []): Promise<Serving> 
 async function startHaproxy(backends: Backends, grpc: GrpcBackends, wrap: string[] = []): Promise<{ h2c: Serving; grpc: Serving }> {
   const [h2cPort, grpcPort] = await freePorts(2);
   const conf = join(dir, 'haproxy.cfg');
-  writeFileSync(conf, `global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
+  writeFileSync(conf, `${HAPROXY_ONE_THREAD}
   http-reuse always
 frontend fe_h2c
   bind 127.0.0.1:${h2cPort} proto h2

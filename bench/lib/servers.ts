@@ -248,6 +248,16 @@ export async function startGrpcSluice(dir: string, name: string, ports: number[]
   return started;
 }
 
+/** HAProxy's global and defaults sections as every benchmark runs it: one thread, HTTP mode. */
+export const HAPROXY_ONE_THREAD = `global
+  nbthread 1
+  maxconn 4096
+defaults
+  mode http
+  timeout connect 5s
+  timeout client 60s
+  timeout server 60s`;
+
 /** Starts every contender on the contender core; a missing tool yields a `missing` entry. */
 export async function startContenders(dir: string, backends: number[], tools: Tools, core: string | undefined, h2?: H2Backends): Promise<Contender[]> {
   const urls = backends.map((p) => `http://127.0.0.1:${p}`);
@@ -296,14 +306,7 @@ export async function startContenders(dir: string, backends: number[], tools: To
   if (tools.haproxy) {
     const [port, h2cPort, grpcPort] = await freePorts(3);
     const conf = join(dir, 'haproxy.cfg');
-    writeFileSync(conf, `global
-  nbthread 1
-  maxconn 4096
-defaults
-  mode http
-  timeout connect 5s
-  timeout client 60s
-  timeout server 60s
+    writeFileSync(conf, `${HAPROXY_ONE_THREAD}
   timeout http-keep-alive 60s
   option http-keep-alive
   option forwardfor
