@@ -122,6 +122,11 @@ export class Backend {
     return this.pool;
   }
 
+  /** upstream.tls for an https:// backend, for connections made beside its pool (WebSocket tunnels). */
+  get tls(): UpstreamTls | undefined {
+    return this.url.startsWith('https:') ? this.connection.tls : undefined;
+  }
+
   /** Its own protocol, if its source names one; else it speaks the upstream default. */
   get ownProtocol(): UpstreamProtocol | undefined {
     return this.own;

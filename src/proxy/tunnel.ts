@@ -152,6 +152,8 @@ class UpgradeAttempts {
       headers: this.headers,
       agent: false,
       setHost: false,
+      // The CA, SNI name and client certificate that requests to it use (upstream.tls).
+      ...backend.tls,
     });
     this.upstream = upstream;
     let connected = false;

@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import type { TLSSocket } from 'node:tls';
 import { join } from 'node:path';
 import { request } from 'undici';
+import { WebSocket, WebSocketServer } from 'ws';
 import { makeCa, makeLeaf, type CertFiles } from '../helpers/certs.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { closeAbruptly, listenOnLoopback, trackSockets } from '../helpers/loopback.ts';
@@ -75,6 +76,28 @@ describe('upstream TLS (e2e)', () => {
     sluice = await new SluiceProcess(config(url, [`ca: ${ca.cert}`, `cert: ${client.cert}`, `key: ${client.key}`])).start(1);
     const res = await request(sluice.proxyUrl + '/');
     expect(await res.body.text()).to.equal('tls backend, client cert: sluice-client\n');
+  });
+
+  it('tunnels a WebSocket to an https backend with the same CA and client certificate as requests (wss to the backend)', async () => {
+    const clientCa = makeCa(dir, 'ws-client-ca');
+    const client = makeLeaf(dir, clientCa, 'sluice-ws-client', 'client');
+    const url = await httpsBackend(clientCa);
+    const wss = new WebSocketServer({ server: server! });
+    wss.on('connection', (ws, req) => ws.on('message', (data) => ws.send(`${(req.socket as TLSSocket).getPeerCertificate().subject?.CN} says ${String(data)}`)));
+    sluice = await new SluiceProcess(config(url, [`ca: ${ca.cert}`, `cert: ${client.cert}`, `key: ${client.key}`])).start(1);
+    const ws = new WebSocket(sluice.proxyUrl.replace('http:', 'ws:') + '/');
+    try {
+      const reply = await new Promise<string>((resolve, reject) => {
+        ws.once('open', () => ws.send('hello'));
+        ws.once('message', (data) => resolve(String(data)));
+        ws.once('unexpected-response', (_req, res) => reject(new Error(`upgrade refused: ${res.statusCode}`)));
+        ws.once('error', reject);
+      });
+      expect(reply).to.equal('sluice-ws-client says hello');
+    } finally {
+      ws.terminate();
+      wss.close();
+    }
   });
 
   it('connects without verification only when told to, and says so in the log', async () => {
