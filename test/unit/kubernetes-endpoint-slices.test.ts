@@ -24,7 +24,7 @@ describe('EndpointSlices → desired backends', () => {
     ]);
   });
 
-  it('speaks to a port as its appProtocol says: h2c for kubernetes.io/h2c and grpc, HTTP/1.1 for http, HTTP/1.1 over TLS for https', () => {
+  it('speaks to a port as its appProtocol says: h2c for kubernetes.io/h2c and grpc, HTTP/1.1 for http and kubernetes.io/ws, HTTP/1.1 over TLS for https and kubernetes.io/wss', () => {
     const speech = (appProtocol: string | undefined): { url: string; protocol: string | undefined } => {
       const [backend] = endpointSlicesToBackends([slice('checkout-a', [ep('10.0.0.1')], [{ name: 'http', port: 8080, protocol: 'TCP', appProtocol }])], 'http', ref).backends;
       return { url: backend.url, protocol: backend.protocol };
@@ -33,9 +33,11 @@ describe('EndpointSlices → desired backends', () => {
     expect(speech('grpc')).to.deep.equal({ url: 'http://10.0.0.1:8080', protocol: 'h2c' });
     expect(speech('http')).to.deep.equal({ url: 'http://10.0.0.1:8080', protocol: 'http1' });
     expect(speech('https')).to.deep.equal({ url: 'https://10.0.0.1:8080', protocol: 'http1' });
+    // WebSocket (KEP-3726): an HTTP/1.1 Upgrade, over TLS for wss, whatever upstream.protocol says.
+    expect(speech('kubernetes.io/ws')).to.deep.equal({ url: 'http://10.0.0.1:8080', protocol: 'http1' });
+    expect(speech('kubernetes.io/wss')).to.deep.equal({ url: 'https://10.0.0.1:8080', protocol: 'http1' });
     // Anything else is cleartext, and its protocol is left to upstream.protocol.
     expect(speech(undefined)).to.deep.equal({ url: 'http://10.0.0.1:8080', protocol: undefined });
-    expect(speech('kubernetes.io/ws')).to.deep.equal({ url: 'http://10.0.0.1:8080', protocol: undefined });
     // Not agreed on: HTTP/2 over TLS to some implementations, h2c to others (KEP-3726).
     expect(speech('HTTP2')).to.deep.equal({ url: 'http://10.0.0.1:8080', protocol: undefined });
   });

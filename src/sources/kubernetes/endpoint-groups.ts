@@ -136,8 +136,9 @@ export interface PortProtocol {
 
 /**
  * The port's appProtocol says how to speak to it: h2c for `kubernetes.io/h2c` and for `grpc`
- * (cleartext), HTTP/1.1 for `http`, HTTP/1.1 over TLS (https://, with upstream.tls) for `https`
- * (the IANA name, which meshes and gateways read the same way); anything else (or none) is
+ * (cleartext), HTTP/1.1 for `http` and `kubernetes.io/ws`, HTTP/1.1 over TLS (https://, with
+ * upstream.tls) for `https` (the IANA name, which meshes and gateways read the same way) and
+ * `kubernetes.io/wss` (WebSocket over TLS, KEP-3726); anything else (or none) is
  * cleartext and leaves the protocol to upstream.protocol. Nothing maps to h2 (HTTP/2 over TLS):
  * no value is agreed on for it (KEP-3726 names `HTTP2` as the example of one that means HTTP/2
  * over TLS to GKE and h2c to Istio).
@@ -145,8 +146,9 @@ export interface PortProtocol {
 export function portProtocolOf(appProtocol: string | null | undefined): PortProtocol {
   switch (appProtocol) {
     case 'kubernetes.io/h2c': case 'grpc': return { scheme: 'http', protocol: 'h2c' };
-    case 'http': case 'kubernetes.io/http': return { scheme: 'http', protocol: 'http1' };
-    case 'https': return { scheme: 'https', protocol: 'http1' };
+    // WebSocket begins as an HTTP/1.1 Upgrade, so its ports are HTTP/1.1 whatever upstream.protocol says.
+    case 'http': case 'kubernetes.io/http': case 'kubernetes.io/ws': return { scheme: 'http', protocol: 'http1' };
+    case 'https': case 'kubernetes.io/wss': return { scheme: 'https', protocol: 'http1' };
     default: return { scheme: 'http' };
   }
 }
