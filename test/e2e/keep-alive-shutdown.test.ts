@@ -23,7 +23,6 @@ const CLIENTS = 64;
 
 interface Loop {
   ok: number;
-  okAfterSignal: number;
   lastConnectionHeader: string | undefined;
   end: string | undefined;
   failures: string[];
@@ -39,20 +38,19 @@ describe('keep-alive clients through SIGTERM (e2e)', () => {
       let signalled = false;
       const clients = Array.from({ length: CLIENTS }, () => new Client(sluice.proxyUrl, { pipelining: 1 }));
       const deadline = Date.now() + 40_000;
-      const loops = clients.map(async (client): Promise<Loop> => {
-        const loop: Loop = { ok: 0, okAfterSignal: 0, lastConnectionHeader: undefined, end: undefined, failures: [] };
+      const state: Loop[] = clients.map(() => ({ ok: 0, lastConnectionHeader: undefined, end: undefined, failures: [] }));
+      const loops = clients.map(async (client, i): Promise<Loop> => {
+        const loop = state[i];
         // Answers on the current connection: 0 means the connection is new and was never served.
         let servedOnConnection = 0;
         client.on('connect', () => { servedOnConnection = 0; });
         while (Date.now() < deadline) {
-          const sentAfterSignal = signalled;
           try {
             const res = await client.request({ path: '/', method: 'GET' });
             const body = await res.body.text();
             if (res.statusCode !== 200) loop.failures.push(`${res.statusCode} ${body.trim()}`);
             loop.ok++;
             servedOnConnection++;
-            if (sentAfterSignal) loop.okAfterSignal++;
             loop.lastConnectionHeader = String(res.headers.connection ?? '');
           } catch (err) {
             const code = (err as NodeJS.ErrnoException).code ?? '';
@@ -68,7 +66,8 @@ describe('keep-alive clients through SIGTERM (e2e)', () => {
         return loop;
       });
       try {
-        await eventually(async () => (await sluice.status()).backends.reduce((n, b) => n + b.requests, 0) >= CLIENTS * 3, 'every client to get going');
+        // Every client has been answered at least once: all 64 are mid-loop when the signal comes.
+        await eventually(() => (state.every((l) => l.ok > 0 || l.failures.length > 0) ? true : undefined), 'every client to get going');
         signalled = true;
         sluice.signal('SIGTERM');
         const results = await Promise.all(loops);
@@ -80,7 +79,10 @@ describe('keep-alive clients through SIGTERM (e2e)', () => {
         // Each client's connection was told to close by its last answer, not cut under it.
         const notToldToClose = results.filter((r) => r.ok > 0 && r.lastConnectionHeader !== 'close').length;
         expect(notToldToClose, 'clients whose last answer did not say Connection: close').to.equal(0);
-        expect(results.reduce((n, r) => n + r.okAfterSignal, 0), 'requests answered after the signal').to.be.greaterThan(0);
+        // No check that requests sent after the signal were answered: whether any was depends on how
+        // fast sluice handles the signal against how fast clients loop (under load it had none, and
+        // failed 1 round in ~40). That answers in flight at the signal were finished is what the
+        // Connection: close check above proves, for every client.
       } finally {
         await Promise.all(clients.map((c) => c.destroy()));
       }
