@@ -4,6 +4,8 @@
 // never count against the backend.
 
 import { expect } from 'chai';
+import type { IncomingHttpHeaders } from 'node:http2';
+import { H2Client } from '../helpers/h2-client.ts';
 import { cleanupPerTest, RawClient, rawOk, startRawBackends, startSluice, steadyConfig } from '../helpers/raw-http.ts';
 import type { SluiceProcess } from '../helpers/sluice-process.ts';
 
@@ -53,6 +55,25 @@ describe('1xx informational responses (e2e)', () => {
     expect(processing.status).to.equal(102);
     expect(final.status).to.equal(200);
     expect(final.body).to.equal('final\n');
+    await expectNotBlamed(sluice);
+  });
+
+  it('relays 103 Early Hints with its Link header to an HTTP/2 client too, then the 200', async () => {
+    const sluice = await setUp();
+    const client = cleanup.add(await H2Client.open(sluice.proxyUrl), (c) => c.close());
+    const stream = client.session.request({ ':path': '/hints' });
+    const informational: IncomingHttpHeaders[] = [];
+    stream.on('headers', (headers) => informational.push(headers));
+    const final = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+      let status = 0;
+      let body = '';
+      stream.once('response', (headers) => { status = Number(headers[':status']); });
+      stream.setEncoding('utf8').on('data', (chunk: string) => { body += chunk; });
+      stream.once('end', () => resolve({ status, body }));
+      stream.once('error', reject);
+    });
+    expect(informational.map((h) => [h[':status'], h.link])).to.deep.equal([[103, '</style.css>; rel=preload; as=style']]);
+    expect(final).to.deep.equal({ status: 200, body: 'final\n' });
     await expectNotBlamed(sluice);
   });
 
