@@ -15,18 +15,9 @@ import { KubeApiError, KubeClient, loadKubeConfig, type KubeClientLimits } from 
 import { makeCa, makeLeaf, type CertFiles } from '../helpers/certs.ts';
 import { eventually } from '../helpers/eventually.ts';
 import { listenOnLoopback, trackSockets } from '../helpers/loopback.ts';
+import { kubeconfig } from '../helpers/kubeconfig.ts';
 
 type Handler = (req: IncomingMessage, res: ServerResponse) => void;
-
-function kubeconfig(cluster: string[], user: string[]): string {
-  return [
-    'apiVersion: v1', 'kind: Config', 'current-context: c',
-    'clusters:', '- name: c', '  cluster:', ...cluster.map((l) => `    ${l}`),
-    'users:', '- name: u', '  user:', ...user.map((l) => `    ${l}`),
-    'contexts:', '- name: c', '  context:', '    cluster: c', '    user: u',
-    '',
-  ].join('\n');
-}
 
 const subject = (server: string) => ({ verb: 'list' as const, resource: 'endpointslices', group: 'discovery.k8s.io', namespace: 'shop', server, credentials: 'kubeconfig' });
 

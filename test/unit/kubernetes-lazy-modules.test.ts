@@ -10,16 +10,7 @@ import { join } from 'node:path';
 import type { RequestOptions } from 'node:https';
 import { KubeClient, loadKubeConfig } from '../../src/sources/kubernetes/kube-client.ts';
 import { listenOnLoopback } from '../helpers/loopback.ts';
-
-function kubeconfig(cluster: string[], user: string[]): string {
-  return [
-    'apiVersion: v1', 'kind: Config', 'current-context: c',
-    'clusters:', '- name: c', '  cluster:', ...cluster.map((l) => `    ${l}`),
-    'users:', '- name: u', '  user:', ...user.map((l) => `    ${l}`),
-    'contexts:', '- name: c', '  context:', '    cluster: c', '    user: u',
-    '',
-  ].join('\n');
-}
+import { kubeconfig } from '../helpers/kubeconfig.ts';
 
 /** An unsigned JWT that expires in an hour: the OIDC provider uses it without asking the issuer. */
 function idToken(): string {
