@@ -64,16 +64,9 @@ describe('1xx informational responses (e2e)', () => {
     const stream = client.session.request({ ':path': '/hints' });
     const informational: IncomingHttpHeaders[] = [];
     stream.on('headers', (headers) => informational.push(headers));
-    const final = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-      let status = 0;
-      let body = '';
-      stream.once('response', (headers) => { status = Number(headers[':status']); });
-      stream.setEncoding('utf8').on('data', (chunk: string) => { body += chunk; });
-      stream.once('end', () => resolve({ status, body }));
-      stream.once('error', reject);
-    });
+    const final = await H2Client.answer(stream);
     expect(informational.map((h) => [h[':status'], h.link])).to.deep.equal([[103, '</style.css>; rel=preload; as=style']]);
-    expect(final).to.deep.equal({ status: 200, body: 'final\n' });
+    expect({ status: final.status, body: final.text }).to.deep.equal({ status: 200, body: 'final\n' });
     await expectNotBlamed(sluice);
   });
 

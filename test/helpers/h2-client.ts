@@ -1,6 +1,6 @@
 // A small HTTP/2 client for e2e tests: one session (connection), many requests over it.
 
-import { connect, type ClientHttp2Session, type IncomingHttpHeaders, type OutgoingHttpHeaders, type SecureClientSessionOptions } from 'node:http2';
+import { connect, type ClientHttp2Session, type ClientHttp2Stream, type IncomingHttpHeaders, type OutgoingHttpHeaders, type SecureClientSessionOptions } from 'node:http2';
 
 export interface H2Answer {
   status: number;
@@ -30,8 +30,15 @@ export class H2Client {
   }
 
   request(path: string, headers: OutgoingHttpHeaders = {}, body?: Buffer | string, method = body === undefined ? 'GET' : 'POST'): Promise<H2Answer> {
+    const stream = this.session.request({ ':path': path, ':method': method, ...headers });
+    const answer = H2Client.answer(stream);
+    stream.end(body);
+    return answer;
+  }
+
+  /** The final answer of a stream the caller opened itself (to watch 1xx, or write its body its own way). */
+  static answer(stream: ClientHttp2Stream): Promise<H2Answer> {
     return new Promise((resolve, reject) => {
-      const stream = this.session.request({ ':path': path, ':method': method, ...headers });
       const chunks: Buffer[] = [];
       let head: IncomingHttpHeaders = {};
       let trailers: IncomingHttpHeaders = {};
@@ -46,7 +53,6 @@ export class H2Client {
       stream.on('close', () => {
         if (stream.rstCode !== 0 && !stream.readableEnded) reject(new Error(`stream reset with code ${stream.rstCode}`));
       });
-      stream.end(body);
     });
   }
 
