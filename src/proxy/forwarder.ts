@@ -44,15 +44,6 @@ export class Forwarder {
     const hasBody = requestHasBody(req);
     if (this.shuttingDown) res.shouldKeepAlive = false;
     trackRequest(req.socket);
-    // An upload that stops moving is cut after timeouts.idle; while waiting for the response
-    // head, timeouts.response applies instead.
-    if (hasBody) {
-      const socket = req.socket;
-      socket.setTimeout(runtime.config.timeouts.idleMs);
-      bodyOf(req).once('end', () => {
-        if (!socket.destroyed) socket.setTimeout(0);
-      });
-    }
     const exchange = new Exchange(this, runtime, req, res, headers, hasBody);
     exchange.attempt();
   };
@@ -129,6 +120,14 @@ class Exchange implements Dispatcher.DispatchHandler, CompletedExchange {
     this.bytesWrittenAtStart = req.socket.bytesWritten;
     this.headers = headers;
     this.hasBody = hasBody;
+    // An upload that stops moving is cut after timeouts.idle; while waiting for the response
+    // head, timeouts.response applies instead.
+    if (hasBody) {
+      this.socket.setTimeout(runtime.config.timeouts.idleMs);
+      this.body.once('end', () => {
+        if (!this.socket.destroyed) this.socket.setTimeout(0);
+      });
+    }
     (res as TrackedResponse)[EXCHANGE] = this;
     res.on('close', onResponseClose);
     const grpcTimeout = req.headers['grpc-timeout'];
