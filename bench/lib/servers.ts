@@ -342,6 +342,17 @@ ${backends.map((p, i) => `  server b${i} 127.0.0.1:${p}`).join('\n')}
   if (tools.nginx) {
     const [port, h2cPort, grpcPort] = await freePorts(3);
     const conf = join(dir, 'proxy-nginx.conf');
+    // The same HTTP/1.1 upstream for both ways in (HTTP/1.1 and h2c).
+    const proxyToBe = `    location / {
+      proxy_pass http://be;
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host $host;
+      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
+      proxy_set_header X-Forwarded-Proto $scheme;
+      proxy_request_buffering off;
+      proxy_buffering off;
+    }`;
     writeFileSync(conf, `${nginxCommon(dir, 'proxy')}
 http {
   ${nginxHttpCommon(dir, 'proxy')}
@@ -353,29 +364,11 @@ ${backends.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
   }
   server {
     listen 127.0.0.1:${port} backlog=4096;
-    location / {
-      proxy_pass http://be;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_request_buffering off;
-      proxy_buffering off;
-    }
+${proxyToBe}
   }
 ${h2 ? `  server {
     listen 127.0.0.1:${h2cPort} http2 backlog=4096;
-    location / {
-      proxy_pass http://be;
-      proxy_http_version 1.1;
-      proxy_set_header Connection "";
-      proxy_set_header Host $host;
-      proxy_set_header X-Forwarded-For $proxy_add_x_forwarded_for;
-      proxy_set_header X-Forwarded-Proto $scheme;
-      proxy_request_buffering off;
-      proxy_buffering off;
-    }
+${proxyToBe}
   }
 ` : ''}${grpcPorts ? `  upstream be_grpc {
 ${grpcPorts.map((p) => `    server 127.0.0.1:${p};`).join('\n')}
